@@ -1,0 +1,33 @@
+# The two commands of the quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint test-only format clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/revsync demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check worker webhooks beat_schedule.py tests bench
+	$(BIN)/ruff format --check worker webhooks beat_schedule.py tests bench
+	$(BIN)/mypy worker webhooks beat_schedule.py
+
+test-only: $(STAMP)
+	$(BIN)/pytest
+
+test: lint test-only
+
+format: $(STAMP)
+	$(BIN)/ruff format worker webhooks beat_schedule.py tests bench
+	$(BIN)/ruff check --fix worker webhooks beat_schedule.py tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache revsync.egg-info

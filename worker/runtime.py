@@ -1,0 +1,47 @@
+"""What a worker process holds on to: settings, the SQL store, Redis and Odoo."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+
+from worker.odoo.client import OdooClient, get_client
+from worker.settings import Settings, get_settings
+from worker.store import Store, get_store
+
+
+class Runtime:
+    """The connections of one process, each opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> Store:
+        return get_store(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        assert self.settings.redis_url, "checked by settings_or_exit"
+        return redis.Redis.from_url(
+            self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+        )
+
+    @property
+    def odoo(self) -> OdooClient:
+        s = self.settings
+        assert s.odoo_url and s.odoo_db and s.odoo_username and s.odoo_password
+        return get_client(
+            s.odoo_url, s.odoo_db, s.odoo_username, s.odoo_password.get_secret_value()
+        )
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime

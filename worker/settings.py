@@ -1,0 +1,192 @@
+"""Settings from the environment (and a ``.env`` file), validated once per process.
+
+Every process states which settings it cannot run without (``require``). A missing or
+malformed one stops the process with a single line naming the variable: operators read
+that line in a container log, so it must not be buried in a traceback, and it must
+never echo a secret's value.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///revsync.db"
+
+#: What each kind of process needs before it can do anything useful.
+ROLE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "receiver": ("REDIS_URL",),
+    "worker": (
+        "REDIS_URL",
+        "ODOO_URL",
+        "ODOO_DB",
+        "ODOO_USERNAME",
+        "ODOO_PASSWORD",
+    ),
+    "broker": ("REDIS_URL",),
+    "odoo": ("ODOO_URL", "ODOO_DB", "ODOO_USERNAME", "ODOO_PASSWORD"),
+    "store": (),
+}
+
+#: Outside the sandbox environment these must be set explicitly as well.
+PRODUCTION_REQUIREMENTS = ("DATABASE_URL", "REVSYNC_OPERATOR_TOKEN")
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message names the variable only."""
+
+
+class Settings(BaseSettings):
+    """All of revsync's settings; names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    odoo_url: str | None = None
+    odoo_db: str | None = None
+    odoo_username: str | None = None
+    odoo_password: SecretStr | None = None
+
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_access_token: SecretStr | None = None
+    hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_app_id: str | None = None
+    hubspot_signature_versions: str = "v3"
+    zendesk_webhook_secret: SecretStr | None = None
+    zendesk_api_base: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+
+    sentry_dsn: SecretStr | None = None
+    revsync_env: Literal["sandbox", "staging", "production"] = "sandbox"
+    revsync_operator_token: SecretStr | None = None
+    revsync_config: str | None = None
+
+    # The URL HubSpot signs, when revsync sits behind a proxy that rewrites it.
+    webhook_public_base_url: str | None = Field(
+        default=None, validation_alias="REVSYNC_PUBLIC_BASE_URL"
+    )
+    webhook_trusted_proxy_hops: int = Field(
+        default=0, ge=0, le=5, validation_alias="REVSYNC_TRUSTED_PROXY_HOPS"
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias="REVSYNC_MAX_BODY_BYTES"
+    )
+    webhook_signature_tolerance: int = Field(
+        default=300, ge=1, validation_alias="REVSYNC_SIGNATURE_TOLERANCE"
+    )
+
+    lock_timeout: int = Field(
+        default=150, ge=10, validation_alias="REVSYNC_LOCK_TIMEOUT"
+    )
+    lock_wait: float = Field(default=0.5, gt=0, validation_alias="REVSYNC_LOCK_WAIT")
+    max_attempts: int = Field(default=8, ge=1, validation_alias="REVSYNC_MAX_ATTEMPTS")
+    sweep_after_seconds: int = Field(
+        default=60, ge=1, validation_alias="REVSYNC_SWEEP_AFTER"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; postgresql:// alone means psycopg2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("odoo_url", "stripe_api_base", "hubspot_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def stripe_webhook_secrets(self) -> list[str]:
+        """The endpoint secrets in force; several at once while one is rotated."""
+        if self.stripe_webhook_secret is None:
+            return []
+        raw = self.stripe_webhook_secret.get_secret_value()
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    def require(self, role: str) -> Settings:
+        """Raise ConfigurationError naming the first setting ``role`` lacks."""
+        names = list(ROLE_REQUIREMENTS[role])
+        if self.revsync_env != "sandbox" and role in ("receiver", "worker"):
+            names += PRODUCTION_REQUIREMENTS
+        for name in names:
+            if not self._is_set(name):
+                raise ConfigurationError(f"{name} is not set")
+        return self
+
+    def _is_set(self, name: str) -> bool:
+        if name == "DATABASE_URL":
+            return "database_url" in self.model_fields_set
+        value = getattr(self, name.lower())
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return bool(value)
+
+
+_ALIASES = {
+    name: str(info.validation_alias)
+    for name, info in Settings.model_fields.items()
+    if info.validation_alias
+}
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "configuration"
+    name = _ALIASES.get(field, field).upper()
+    # pydantic's message never includes the input value when we print only "msg".
+    return f"{name} is malformed: {first['msg']}"
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into a ConfigurationError."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
+
+
+def settings_or_exit(role: str) -> Settings:
+    """The settings ``role`` needs, or exit with one line that names the problem."""
+    try:
+        return get_settings().require(role)
+    except ConfigurationError as error:
+        print(f"revsync: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

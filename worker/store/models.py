@@ -1,0 +1,161 @@
+"""The state revsync owns: inbox, accounts and cross-references, versions, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are fixed so that migrations read the same on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Payload = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class InboxStatus:
+    """The life of an inbox row; ``PENDING`` are those a worker may still pick up."""
+
+    RECEIVED = "received"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    HELD = "held"
+    DEAD = "dead"
+
+    ALL = (RECEIVED, QUEUED, PROCESSING, DONE, SKIPPED, WAITING, HELD, DEAD)
+    PENDING = (RECEIVED, QUEUED, PROCESSING, WAITING)
+    FINAL = (DONE, SKIPPED)
+
+
+class InboxEvent(Base):
+    """One accepted webhook event, kept until it is applied and long after."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+        Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_inbox_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    livemode: Mapped[bool | None] = mapped_column(Boolean)
+    payload: Mapped[dict[str, Any]] = mapped_column(Payload)
+    status: Mapped[str] = mapped_column(String(16), default=InboxStatus.RECEIVED)
+    # Why the row is skipped, waiting, held or dead, in words an operator can act on.
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Account(Base):
+    """One customer, whatever systems know it."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrossReference(Base):
+    """One object of one system, the account it belongs to and its Odoo record."""
+
+    __tablename__ = "xrefs"
+    __table_args__ = (
+        UniqueConstraint("system", "object_type", "external_id", name="uq_xrefs_key"),
+        UniqueConstraint("odoo_model", "odoo_id", name="uq_xrefs_odoo"),
+        Index("ix_xrefs_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    system: Mapped[str] = mapped_column(String(16))
+    object_type: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    odoo_model: Mapped[str | None] = mapped_column(String(64))
+    odoo_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EntityVersion(Base):
+    """What revsync last applied for one external object, to refuse stale events."""
+
+    __tablename__ = "entity_versions"
+
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source_ts: Mapped[int] = mapped_column(BigInteger)
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str | None] = mapped_column(String(32))
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    # A digest of the values last written to Odoo: an unchanged event writes nothing.
+    values_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Every write revsync makes to another system, and every operator action."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_inbox", "inbox_id"),
+        Index("ix_audit_log_record", "system", "model", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64), default="revsync")
+    system: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[list[str] | None] = mapped_column(Payload)
+    inbox_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inbox.id", ondelete="SET NULL")
+    )
+    note: Mapped[str | None] = mapped_column(Text)

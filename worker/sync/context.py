@@ -1,0 +1,220 @@
+"""What a handler works with: the event, the connections, and the record keeping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from worker.runtime import Runtime
+from worker.store import (
+    Account,
+    AuditEntry,
+    CrossReference,
+    EntityVersion,
+    InboxEvent,
+    utcnow,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class Skip(Exception):
+    """The event needs no work (stale, or nothing to do); stored as skipped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Event:
+    """An inbox row as a handler sees it; detached from any database session."""
+
+    inbox_id: int
+    source: str
+    event_id: str
+    type: str
+    payload: dict[str, Any]
+    occurred_at: datetime | None
+    livemode: bool | None
+
+    @classmethod
+    def from_row(cls, row: InboxEvent) -> Event:
+        return cls(
+            row.id,
+            row.source,
+            row.event_id,
+            row.type,
+            row.payload,
+            row.occurred_at,
+            row.livemode,
+        )
+
+    @property
+    def object(self) -> dict[str, Any]:
+        """The Stripe object the event carries (``data.object``)."""
+        obj: dict[str, Any] = self.payload["data"]["object"]
+        return obj
+
+    @property
+    def created(self) -> int:
+        return int(self.payload.get("created") or 0)
+
+
+def digest(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+class SyncContext:
+    """The connections of the worker plus the bookkeeping every write needs."""
+
+    def __init__(self, runtime: Runtime, event: Event) -> None:
+        self.runtime = runtime
+        self.event = event
+        self.account_id: int | None = None
+
+    @property
+    def odoo(self):  # type: ignore[no-untyped-def]
+        return self.runtime.odoo
+
+    def xref(
+        self, system: str, object_type: str, external_id: str
+    ) -> CrossReference | None:
+        with self.runtime.store.session() as session:
+            return session.scalars(
+                select(CrossReference).where(
+                    CrossReference.system == system,
+                    CrossReference.object_type == object_type,
+                    CrossReference.external_id == external_id,
+                )
+            ).one_or_none()
+
+    def version(
+        self, system: str, object_type: str, external_id: str
+    ) -> EntityVersion | None:
+        with self.runtime.store.session() as session:
+            return session.get(EntityVersion, (system, object_type, external_id))
+
+    def is_stale(
+        self,
+        system: str,
+        object_type: str,
+        external_id: str,
+        source_ts: int,
+        rank: int = 0,
+    ) -> bool:
+        """True when a newer state of this object was applied already.
+
+        Stripe's ``created`` is in whole seconds and one change emits several events
+        in the same second, so a tie is broken by how far the status has progressed
+        (``rank``), never by arrival order.
+        """
+        current = self.version(system, object_type, external_id)
+        if current is None:
+            return False
+        return (current.source_ts, current.status_rank) > (source_ts, rank)
+
+    def record(
+        self,
+        *,
+        system: str,
+        object_type: str,
+        external_id: str,
+        odoo_model: str | None,
+        odoo_id: int | None,
+        source_ts: int,
+        values_hash: str | None,
+        rank: int = 0,
+        status: str | None = None,
+        account_id: int | None = None,
+    ) -> int:
+        """Store the cross-reference and the version applied; return the account id.
+
+        A new object gets a new account unless ``account_id`` names the one it
+        belongs to.
+        """
+        now = utcnow()
+        with self.runtime.store.session() as session:
+            xref = session.scalars(
+                select(CrossReference).where(
+                    CrossReference.system == system,
+                    CrossReference.object_type == object_type,
+                    CrossReference.external_id == external_id,
+                )
+            ).one_or_none()
+            if xref is None:
+                if account_id is None:
+                    account = Account(created_at=now)
+                    session.add(account)
+                    session.flush()
+                    account_id = account.id
+                xref = CrossReference(
+                    system=system,
+                    object_type=object_type,
+                    external_id=external_id,
+                    account_id=account_id,
+                    created_at=now,
+                )
+                session.add(xref)
+            xref.odoo_model = odoo_model
+            xref.odoo_id = odoo_id
+            xref.updated_at = now
+            if account_id is not None:
+                xref.account_id = account_id
+
+            version = session.get(EntityVersion, (system, object_type, external_id))
+            if version is None:
+                version = EntityVersion(
+                    system=system, object_type=object_type, external_id=external_id
+                )
+                session.add(version)
+            version.source_ts = source_ts
+            version.status_rank = rank
+            version.status = status
+            version.event_id = self.event.event_id
+            version.values_hash = values_hash
+            version.updated_at = now
+            session.flush()
+            self.account_id = xref.account_id
+            inbox = session.get(InboxEvent, self.event.inbox_id)
+            if inbox is not None:
+                inbox.account_id = xref.account_id
+            return int(xref.account_id) if xref.account_id is not None else 0
+
+    def audit(
+        self,
+        *,
+        system: str,
+        model: str,
+        record_id: int | str | None,
+        operation: str,
+        fields: list[str] | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Write one audit row for a write revsync made to another system."""
+        with self.runtime.store.session() as session:
+            session.add(
+                AuditEntry(
+                    at=utcnow(),
+                    actor="revsync",
+                    system=system,
+                    model=model,
+                    record_id=None if record_id is None else str(record_id),
+                    operation=operation,
+                    fields=sorted(fields) if fields else None,
+                    inbox_id=self.event.inbox_id,
+                    note=note,
+                )
+            )
+        log.info(
+            f"{system}.{model}.{operation}",
+            record_id=record_id,
+            inbox_id=self.event.inbox_id,
+        )
