@@ -247,18 +247,44 @@ def celery_worker(
         worker.stop()
 
 
+class ServedApp:
+    """The real Flask app, served over HTTP on a loopback port in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        from webhooks import create_app
+
+        self.app = create_app(settings)
+        self.server = make_server("127.0.0.1", free_port(), self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Settings], ServedApp]]:
+    """Serve an app with settings of the test's own; stopped after the test."""
+    served: list[ServedApp] = []
+
+    def serve(settings: Settings) -> ServedApp:
+        served.append(ServedApp(settings))
+        return served[-1]
+
+    yield serve
+    for app in served:
+        app.stop()
+
+
 @pytest.fixture(scope="session")
 def receiver_url(store: Store, settings: Settings) -> Iterator[str]:
-    """The real Flask app, served over HTTP on a loopback port."""
-    from webhooks import create_app
-
-    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = ServedApp(settings)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield served.url
     finally:
-        server.shutdown()
+        served.stop()
 
 
 # -- Helpers the tests share ----------------------------------------------------

@@ -7,7 +7,9 @@ may fail without failing the request: the sweeper queues what was left behind.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from urllib.parse import quote
 
 import structlog
 from flask import Flask, Response, jsonify, request
@@ -15,9 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from webhooks.hubspot import parse_hubspot, verify_hubspot
 from webhooks.inbound import InboundEvent, RejectedDelivery
+from webhooks.proxy import public_url
 from webhooks.stripe import SIGNATURE_HEADER, parse_stripe, verify_stripe
+from webhooks.zendesk import parse_zendesk, verify_zendesk
+from worker.celery_app import make_producer
 from worker.inbox import enqueue, insert_events
+from worker.metrics import WEBHOOK_EVENTS, WEBHOOK_SECONDS, WEBHOOKS, exposition
 from worker.settings import Settings, settings_or_exit
 from worker.store import Store, get_store
 
@@ -39,7 +46,58 @@ def _stripe(settings: Settings, body: bytes) -> list[InboundEvent]:
     return parse_stripe(body)
 
 
-SOURCES: dict[str, Verifier] = {"stripe": _stripe}
+def _hubspot(settings: Settings, body: bytes) -> list[InboundEvent]:
+    if settings.hubspot_client_secret is None:
+        raise RejectedDelivery(404, "hubspot webhooks are not configured")
+    uri = public_url(
+        scheme=request.scheme,
+        host=request.host,
+        path=_raw_path(),
+        query_string=request.query_string,
+        headers=request.headers,
+        public_base_url=settings.webhook_public_base_url,
+        trusted_proxy_hops=settings.webhook_trusted_proxy_hops,
+    )
+    versions = [v.strip() for v in settings.hubspot_signature_versions.split(",")]
+    verify_hubspot(
+        method=request.method,
+        uri=uri,
+        body=body,
+        headers=request.headers,
+        client_secret=settings.hubspot_client_secret.get_secret_value(),
+        now=time.time(),
+        versions=[v for v in versions if v],
+        tolerance=settings.webhook_signature_tolerance,
+    )
+    return parse_hubspot(body, app_id=settings.hubspot_app_id)
+
+
+def _zendesk(settings: Settings, body: bytes) -> list[InboundEvent]:
+    if settings.zendesk_webhook_secret is None:
+        raise RejectedDelivery(404, "zendesk webhooks are not configured")
+    verify_zendesk(
+        body=body,
+        headers=request.headers,
+        secret=settings.zendesk_webhook_secret.get_secret_value(),
+        now=time.time(),
+        tolerance=settings.zendesk_signature_tolerance,
+    )
+    return parse_zendesk(body)
+
+
+def _raw_path() -> str:
+    """The request path as the sender wrote it, percent-escapes and all."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        return str(raw).split("?", 1)[0]
+    return quote(request.root_path + request.path)
+
+
+SOURCES: dict[str, Verifier] = {
+    "stripe": _stripe,
+    "hubspot": _hubspot,
+    "zendesk": _zendesk,
+}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -48,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("revsync")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     store = get_store(settings.database_url)
+    assert settings.redis_url, "checked by settings_or_exit"
+    producer = make_producer(settings.redis_url)
     app.extensions["revsync.settings"] = settings
     app.extensions["revsync.store"] = store
 
@@ -56,6 +116,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         verifier = SOURCES.get(source)
         if verifier is None:
             return _error(404, "unknown webhook source")
+        started = time.perf_counter()
+        answer = _receive(source, verifier)
+        WEBHOOKS.labels(source, _outcome(answer[1])).inc()
+        WEBHOOK_SECONDS.labels(source).observe(time.perf_counter() - started)
+        return answer
+
+    def _receive(source: str, verifier: Verifier) -> tuple[Response, int]:
         if request.content_length and (
             request.content_length > settings.webhook_max_body_bytes
         ):
@@ -81,7 +148,9 @@ def create_app(settings: Settings | None = None) -> Flask:
             )
             return _error(503, "event store unavailable, retry later")
 
-        enqueue(store, created)
+        enqueue(store, producer, created)
+        for event in events:
+            WEBHOOK_EVENTS.labels(source, event.type, "received").inc()
         log.info(
             "webhook.accepted",
             source=source,
@@ -89,6 +158,11 @@ def create_app(settings: Settings | None = None) -> Flask:
             duplicates=duplicates,
         )
         return jsonify(accepted=len(events) - duplicates, duplicates=duplicates), 200
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
@@ -105,6 +179,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         return _error(error.code or 500, error.description or error.name)
 
     return app
+
+
+def _outcome(status: int) -> str:
+    return {
+        200: "accepted",
+        400: "malformed",
+        401: "bad_signature",
+        404: "not_configured",
+        413: "too_large",
+        415: "not_json",
+        503: "store_unavailable",
+    }.get(status, str(status))
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
+from kombu import Exchange, Queue
 
 QUEUES = ("realtime", "default", "bulk", "reconcile")
 
@@ -28,6 +29,44 @@ MAX_COUNTDOWN = RETRY_BACKOFF_MAX
 # Redis hands an unacknowledged message to another worker after this long, so it
 # must exceed the longest task plus the longest countdown a message may carry.
 VISIBILITY_TIMEOUT = max(hard for _, hard in TIME_LIMITS.values()) + MAX_COUNTDOWN + 600
+
+
+def broker_options(redis_url: str) -> dict[str, Any]:
+    """Broker and publishing settings shared by workers and the receiver."""
+    return {
+        "broker_url": redis_url,
+        "broker_transport_options": {
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            # Fail fast when Redis is down: the receiver still answers and the
+            # sweeper sends the event later.
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+            "max_retries": 1,
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2,
+        "broker_pool_limit": 4,
+        "task_queues": [
+            Queue(name, Exchange(name), routing_key=name) for name in QUEUES
+        ],
+        "task_default_queue": "default",
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        # A publish retries briefly and gives up; the inbox row is already durable.
+        "task_publish_retry_policy": {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+    }
+
+
+def make_producer(redis_url: str) -> Celery:
+    """A Celery app that only publishes, bound to one Redis (used by the receiver)."""
+    producer = Celery("revsync-producer", set_as_current=False)
+    producer.conf.update(broker_options(redis_url), task_ignore_result=True)
+    return producer
 
 
 app = Celery("revsync")

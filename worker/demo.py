@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import odoolib
-from pydantic import SecretStr
 import requests
+from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from worker.embedded import EmbeddedRedis, free_port

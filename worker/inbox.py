@@ -11,8 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from celery import Celery
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from worker.store import InboxEvent, InboxStatus, Store, utcnow
@@ -69,25 +71,25 @@ def insert_events(
     return created, duplicates
 
 
-def enqueue(store: Store, rows: Sequence[tuple[int, str]]) -> int:
+def enqueue(store: Store, producer: Celery, rows: Sequence[tuple[int, str]]) -> int:
     """Send a process task per row and mark the sent ones queued.
 
     A broker failure is not an error here: the rows stay ``received`` and the
     sweeper sends them later. Returns how many were sent.
     """
-    from worker.celery_app import app
-
     sent: list[int] = []
     for inbox_id, queue in rows:
         try:
-            app.send_task(PROCESS_EVENT, args=[inbox_id], queue=queue)
+            producer.send_task(PROCESS_EVENT, args=[inbox_id], queue=queue)
         except Exception as error:  # noqa: BLE001 - any broker failure means "later"
             log.warning(
                 "inbox.enqueue_failed", inbox_id=inbox_id, error=type(error).__name__
             )
             break
         sent.append(inbox_id)
-    if sent:
+    if not sent:
+        return 0
+    try:
         with store.session() as session:
             session.execute(
                 update(InboxEvent)
@@ -97,6 +99,10 @@ def enqueue(store: Store, rows: Sequence[tuple[int, str]]) -> int:
                 )
                 .values(status=InboxStatus.QUEUED, updated_at=utcnow())
             )
+    except SQLAlchemyError as error:
+        # The tasks are on their way; at worst the sweeper sends them once more and
+        # the worker finds them applied.
+        log.warning("inbox.mark_queued_failed", error=type(error).__name__)
     return len(sent)
 
 
@@ -136,7 +142,9 @@ def due_for_sweep(
     return [(row.id, row.source, row.type) for row in rows]
 
 
-def sweep(store: Store, *, received_before: float, stuck_after: float) -> int:
+def sweep(
+    store: Store, producer: Celery, *, received_before: float, stuck_after: float
+) -> int:
     """Queue every row that is due; returns how many were sent."""
     with store.session() as session:
         due = due_for_sweep(
@@ -153,7 +161,7 @@ def sweep(store: Store, *, received_before: float, stuck_after: float) -> int:
                 .values(status=InboxStatus.RECEIVED, updated_at=utcnow())
             )
     rows = [(inbox_id, queue_for(source, type_)) for inbox_id, source, type_ in due]
-    sent = enqueue(store, rows)
+    sent = enqueue(store, producer, rows)
     if due:
         log.info("inbox.swept", due=len(due), sent=sent)
     return sent

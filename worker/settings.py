@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     webhook_signature_tolerance: int = Field(
         default=300, ge=1, validation_alias="REVSYNC_SIGNATURE_TOLERANCE"
     )
+    # Zendesk retries a failed delivery with its first timestamp, minutes later.
+    zendesk_signature_tolerance: int = Field(
+        default=3600, ge=1, validation_alias="REVSYNC_ZENDESK_SIGNATURE_TOLERANCE"
+    )
 
     lock_timeout: int = Field(
         default=150, ge=10, validation_alias="REVSYNC_LOCK_TIMEOUT"

@@ -22,6 +22,7 @@ def sweep_inbox(self: SyncTask) -> int:
     settings = runtime.settings
     return sweep(
         runtime.store,
+        app,
         received_before=settings.sweep_after_seconds,
         stuck_after=VISIBILITY_TIMEOUT,
     )

@@ -167,8 +167,9 @@ class Datetime(Field):
 class Selection(Field):
     type = "selection"
 
-    def __init__(self, selection: list[tuple[str, str]], string: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, selection: list[tuple[str, str]], string: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(string, **kwargs)
         self.selection = selection
         self.keys = {key for key, _label in selection}
@@ -189,8 +190,14 @@ class Selection(Field):
 class Many2one(Field):
     type = "many2one"
 
-    def __init__(self, comodel: str, string: str | None = None, *,
-                 ondelete: str = "set null", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        comodel: str,
+        string: str | None = None,
+        *,
+        ondelete: str = "set null",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(string, **kwargs)
         self.comodel = comodel
         self.ondelete = ondelete
@@ -203,9 +210,7 @@ class Many2one(Field):
             if not value:
                 return False
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(
-                f"Wrong value for {model._name}.{self.name}: {value!r}"
-            )
+            raise ValueError(f"Wrong value for {model._name}.{self.name}: {value!r}")
         comodel = model.env[self.comodel]
         if value not in comodel.table.rows:
             raise missing_error(self.comodel, [value], model.uid)
@@ -233,9 +238,15 @@ class One2many(Field):
     empty = ()
     stored_in_row = False
 
-    def __init__(self, comodel: str, inverse_name: str, string: str | None = None,
-                 *, domain: Callable[[dict[str, Any]], bool] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        comodel: str,
+        inverse_name: str,
+        string: str | None = None,
+        *,
+        domain: Callable[[dict[str, Any]], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("copy", False)
         super().__init__(string, **kwargs)
         self.comodel = comodel
@@ -265,8 +276,7 @@ class Many2many(Field):
     type = "many2many"
     empty = ()
 
-    def __init__(self, comodel: str, string: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, comodel: str, string: str | None = None, **kwargs: Any) -> None:
         super().__init__(string, **kwargs)
         self.comodel = comodel
 
@@ -276,8 +286,9 @@ class Many2many(Field):
     def to_read(self, model: Model, raw: Any) -> Any:
         return list(raw)
 
-    def apply_commands(self, model: Model, current: tuple[int, ...],
-                       commands: Any) -> tuple[int, ...]:
+    def apply_commands(
+        self, model: Model, current: tuple[int, ...], commands: Any
+    ) -> tuple[int, ...]:
         """Apply Odoo's x2many commands to a tuple of ids."""
         if commands is None or commands is False:
             return ()
