@@ -54,7 +54,7 @@ def _hubspot(settings: Settings, body: bytes) -> list[InboundEvent]:
         host=request.host,
         path=_raw_path(),
         query_string=request.query_string,
-        headers=request.headers,
+        headers=dict(request.headers),
         public_base_url=settings.webhook_public_base_url,
         trusted_proxy_hops=settings.webhook_trusted_proxy_hops,
     )
@@ -63,7 +63,7 @@ def _hubspot(settings: Settings, body: bytes) -> list[InboundEvent]:
         method=request.method,
         uri=uri,
         body=body,
-        headers=request.headers,
+        headers=dict(request.headers),
         client_secret=settings.hubspot_client_secret.get_secret_value(),
         now=time.time(),
         versions=[v for v in versions if v],
@@ -77,7 +77,7 @@ def _zendesk(settings: Settings, body: bytes) -> list[InboundEvent]:
         raise RejectedDelivery(404, "zendesk webhooks are not configured")
     verify_zendesk(
         body=body,
-        headers=request.headers,
+        headers=dict(request.headers),
         secret=settings.zendesk_webhook_secret.get_secret_value(),
         now=time.time(),
         tolerance=settings.zendesk_signature_tolerance,

@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
+from sqlalchemy import select, update
 
+from worker.errors import PermanentError, PrerequisiteMissing
 from worker.locks import account_lock
 from worker.runtime import Runtime
 from worker.store import InboxEvent, InboxStatus, utcnow
@@ -37,34 +39,96 @@ def process_inbox_event(runtime: Runtime, inbox_id: int) -> str:
         finish(runtime, inbox_id, InboxStatus.SKIPPED, reason)
         return InboxStatus.SKIPPED
 
+    key = handler.lock_key(event)
     with account_lock(
         runtime.redis,
-        handler.lock_key(event),
+        key,
         timeout=runtime.settings.lock_timeout,
         wait=runtime.settings.lock_wait,
     ):
-        if not claim(runtime, inbox_id):
+        attempt = claim(runtime, inbox_id)
+        if not attempt:
             return "already applied"
-        context = SyncContext(runtime, event)
+        context = SyncContext(runtime, event, attempt)
         try:
             handler.run(context, event)
         except Skip as skip:
             finish(runtime, inbox_id, InboxStatus.SKIPPED, skip.reason)
             return InboxStatus.SKIPPED
+        except PrerequisiteMissing as missing:
+            park(runtime, inbox_id, key, missing)
+            raise
         finish(runtime, inbox_id, InboxStatus.DONE, None)
+    woken = wake(runtime, key, inbox_id)
+    if woken:
+        log.info("inbox.woken", inbox_id=inbox_id, woken=len(woken))
     return InboxStatus.DONE
 
 
-def claim(runtime: Runtime, inbox_id: int) -> bool:
-    """Mark the row processing and count the attempt; False if already applied."""
+def claim(runtime: Runtime, inbox_id: int) -> int:
+    """Mark the row processing and count the attempt; 0 if already applied."""
     with runtime.store.session() as session:
         row = session.get(InboxEvent, inbox_id, with_for_update=True)
         if row is None or row.status not in InboxStatus.PENDING:
-            return False
+            return 0
         row.status = InboxStatus.PROCESSING
         row.attempts += 1
         row.updated_at = utcnow()
-        return True
+        return row.attempts
+
+
+def park(
+    runtime: Runtime, inbox_id: int, key: str, missing: PrerequisiteMissing
+) -> None:
+    """Wait for a prerequisite without spending the attempt, within a bounded time.
+
+    :raises PermanentError: the prerequisite has not come within REVSYNC_MAX_WAIT.
+    """
+    now = utcnow()
+    with runtime.store.session() as session:
+        row = session.get(InboxEvent, inbox_id, with_for_update=True)
+        if row is None:
+            return
+        received = row.received_at
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=now.tzinfo)
+        if (now - received).total_seconds() > runtime.settings.max_wait_seconds:
+            raise PermanentError(
+                f"{missing} for longer than {runtime.settings.max_wait_seconds} s"
+            )
+        row.status = InboxStatus.WAITING
+        row.attempts = max(row.attempts - 1, 0)
+        row.reason = str(missing)
+        row.wait_key = key
+        row.next_attempt_at = now + timedelta(seconds=missing.delay)
+        row.updated_at = now
+
+
+def wake(runtime: Runtime, key: str, done_id: int) -> list[int]:
+    """Queue the events waiting on ``key`` now that work under it has landed."""
+    with runtime.store.session() as session:
+        rows = session.execute(
+            select(InboxEvent.id, InboxEvent.source, InboxEvent.type).where(
+                InboxEvent.status == InboxStatus.WAITING,
+                InboxEvent.wait_key == key,
+                InboxEvent.id != done_id,
+            )
+        ).all()
+        if not rows:
+            return []
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_([row.id for row in rows]))
+            .values(status=InboxStatus.RECEIVED, updated_at=utcnow())
+        )
+    from worker.celery_app import app
+    from worker.inbox import enqueue
+    from worker.sync.registry import queue_for
+
+    enqueue(
+        runtime.store, app, [(row.id, queue_for(row.source, row.type)) for row in rows]
+    )
+    return [row.id for row in rows]
 
 
 def finish(runtime: Runtime, inbox_id: int, status: str, reason: str | None) -> None:
@@ -75,6 +139,7 @@ def finish(runtime: Runtime, inbox_id: int, status: str, reason: str | None) -> 
             return
         row.status = status
         row.reason = reason
+        row.wait_key = None
         row.next_attempt_at = None
         row.updated_at = now
         if status in InboxStatus.FINAL:

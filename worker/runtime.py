@@ -6,6 +6,9 @@ from functools import cached_property
 
 import redis
 
+from worker.mapping import Mapping
+from worker.mapping import current as current_mapping
+from worker.odoo.catalog import Catalog
 from worker.odoo.client import OdooClient, get_client
 from worker.settings import Settings, get_settings
 from worker.store import Store, get_store
@@ -16,6 +19,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._catalog: Catalog | None = None
 
     @cached_property
     def store(self) -> Store:
@@ -27,6 +31,17 @@ class Runtime:
         return redis.Redis.from_url(
             self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
         )
+
+    @property
+    def mapping(self) -> Mapping:
+        return current_mapping(self.settings.revsync_config)
+
+    @property
+    def catalog(self) -> Catalog:
+        client = self.odoo
+        if self._catalog is None or self._catalog.client is not client:
+            self._catalog = Catalog(client)
+        return self._catalog
 
     @property
     def odoo(self) -> OdooClient:

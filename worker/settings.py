@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     )
     lock_wait: float = Field(default=0.5, gt=0, validation_alias="REVSYNC_LOCK_WAIT")
     max_attempts: int = Field(default=8, ge=1, validation_alias="REVSYNC_MAX_ATTEMPTS")
+    max_wait_seconds: int = Field(
+        default=3600, ge=1, validation_alias="REVSYNC_MAX_WAIT"
+    )
     sweep_after_seconds: int = Field(
         default=60, ge=1, validation_alias="REVSYNC_SWEEP_AFTER"
     )

@@ -66,6 +66,7 @@ class InboxEvent(Base):
         UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
         Index("ix_inbox_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_inbox_account", "account_id"),
+        Index("ix_inbox_wait_key", "wait_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -85,6 +86,8 @@ class InboxEvent(Base):
         BigId, ForeignKey("accounts.id", ondelete="SET NULL")
     )
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The account lock key of a waiting event: work under that key may wake it.
+    wait_key: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -117,6 +120,10 @@ class CrossReference(Base):
     external_id: Mapped[str] = mapped_column(String(255))
     odoo_model: Mapped[str | None] = mapped_column(String(64))
     odoo_id: Mapped[int | None] = mapped_column(Integer)
+    # The source object this one hangs off (a payment's invoice, a refund's payment).
+    parent_id: Mapped[str | None] = mapped_column(String(255))
+    # What revsync last did to the Odoo record (e.g. "posted", "paid", "cancelled").
+    state: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -11,6 +11,9 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from worker.mapping import Mapping
+from worker.odoo.catalog import Catalog
+from worker.odoo.client import OdooClient
 from worker.runtime import Runtime
 from worker.store import (
     Account,
@@ -75,14 +78,28 @@ def digest(values: dict[str, Any]) -> str:
 class SyncContext:
     """The connections of the worker plus the bookkeeping every write needs."""
 
-    def __init__(self, runtime: Runtime, event: Event) -> None:
+    def __init__(self, runtime: Runtime, event: Event, attempt: int = 1) -> None:
         self.runtime = runtime
         self.event = event
+        self.attempt = attempt
         self.account_id: int | None = None
 
     @property
-    def odoo(self):  # type: ignore[no-untyped-def]
+    def odoo(self) -> OdooClient:
         return self.runtime.odoo
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.runtime.catalog
+
+    @property
+    def mapping(self) -> Mapping:
+        return self.runtime.mapping
+
+    @property
+    def is_retry(self) -> bool:
+        """True when an earlier attempt of this event may have reached Odoo."""
+        return self.attempt > 1
 
     def xref(
         self, system: str, object_type: str, external_id: str
@@ -95,6 +112,38 @@ class SyncContext:
                     CrossReference.external_id == external_id,
                 )
             ).one_or_none()
+
+    def xref_of_account(self, system: str, object_type: str) -> CrossReference | None:
+        """The first object of that kind linked to the current account."""
+        if self.account_id is None:
+            return None
+        with self.runtime.store.session() as session:
+            return session.scalars(
+                select(CrossReference)
+                .where(
+                    CrossReference.account_id == self.account_id,
+                    CrossReference.system == system,
+                    CrossReference.object_type == object_type,
+                )
+                .order_by(CrossReference.id)
+                .limit(1)
+            ).one_or_none()
+
+    def open_activities(self, prefix: str) -> list[str]:
+        """Keys of the current account's open follow-ups starting with ``prefix``."""
+        if self.account_id is None:
+            return []
+        with self.runtime.store.session() as session:
+            return list(
+                session.scalars(
+                    select(CrossReference.external_id).where(
+                        CrossReference.account_id == self.account_id,
+                        CrossReference.object_type == "activity",
+                        CrossReference.state == "open",
+                        CrossReference.external_id.startswith(prefix),
+                    )
+                )
+            )
 
     def version(
         self, system: str, object_type: str, external_id: str
@@ -121,24 +170,22 @@ class SyncContext:
             return False
         return (current.source_ts, current.status_rank) > (source_ts, rank)
 
-    def record(
+    def link(
         self,
-        *,
         system: str,
         object_type: str,
         external_id: str,
+        *,
         odoo_model: str | None,
         odoo_id: int | None,
-        source_ts: int,
-        values_hash: str | None,
-        rank: int = 0,
-        status: str | None = None,
         account_id: int | None = None,
-    ) -> int:
-        """Store the cross-reference and the version applied; return the account id.
+        parent_id: str | None = None,
+        state: str | None = None,
+    ) -> CrossReference:
+        """Create or update the cross-reference of one source object.
 
         A new object gets a new account unless ``account_id`` names the one it
-        belongs to.
+        belongs to; the inbox row is tagged with the account either way.
         """
         now = utcnow()
         with self.runtime.store.session() as session:
@@ -159,16 +206,40 @@ class SyncContext:
                     system=system,
                     object_type=object_type,
                     external_id=external_id,
-                    account_id=account_id,
                     created_at=now,
                 )
                 session.add(xref)
-            xref.odoo_model = odoo_model
-            xref.odoo_id = odoo_id
-            xref.updated_at = now
             if account_id is not None:
                 xref.account_id = account_id
+            if odoo_model is not None:
+                xref.odoo_model = odoo_model
+                xref.odoo_id = odoo_id
+            if parent_id is not None:
+                xref.parent_id = parent_id
+            if state is not None:
+                xref.state = state
+            xref.updated_at = now
+            session.flush()
+            self.account_id = xref.account_id
+            inbox = session.get(InboxEvent, self.event.inbox_id)
+            if inbox is not None and inbox.account_id is None:
+                inbox.account_id = xref.account_id
+            session.expunge(xref)
+            return xref
 
+    def set_version(
+        self,
+        system: str,
+        object_type: str,
+        external_id: str,
+        *,
+        source_ts: int,
+        rank: int = 0,
+        status: str | None = None,
+        values_hash: str | None = None,
+    ) -> None:
+        """Remember the state of the object that was just applied."""
+        with self.runtime.store.session() as session:
             version = session.get(EntityVersion, (system, object_type, external_id))
             if version is None:
                 version = EntityVersion(
@@ -180,13 +251,7 @@ class SyncContext:
             version.status = status
             version.event_id = self.event.event_id
             version.values_hash = values_hash
-            version.updated_at = now
-            session.flush()
-            self.account_id = xref.account_id
-            inbox = session.get(InboxEvent, self.event.inbox_id)
-            if inbox is not None:
-                inbox.account_id = xref.account_id
-            return int(xref.account_id) if xref.account_id is not None else 0
+            version.updated_at = utcnow()
 
     def audit(
         self,
@@ -214,7 +279,10 @@ class SyncContext:
                 )
             )
         log.info(
-            f"{system}.{model}.{operation}",
+            "sync.write",
+            system=system,
+            model=model,
+            operation=operation,
             record_id=record_id,
             inbox_id=self.event.inbox_id,
         )

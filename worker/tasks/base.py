@@ -81,15 +81,9 @@ class SyncTask(Task):  # type: ignore[misc]
     def _wait(self, runtime: Any, inbox_id: int, wait: WaitingError) -> str:
         delay = wait.delay + random.uniform(0, wait.delay)
         if delay > MAX_WAIT_COUNTDOWN:
-            record_failure(
-                runtime,
-                inbox_id,
-                status=InboxStatus.WAITING,
-                reason=str(wait),
-                retry_in=delay,
-            )
+            # The row is parked as waiting; its prerequisite or the sweeper wakes it.
             return InboxStatus.WAITING
-        # A lock wait is not a failure: requeue without touching the attempt count.
+        # Waiting is not failing: requeue without touching the attempt count.
         raise self.retry(countdown=delay, max_retries=None)
 
     def _retry(

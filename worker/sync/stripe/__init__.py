@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-from worker.sync.stripe import customers  # noqa: F401
+from worker.sync.stripe import (  # noqa: F401
+    customers,
+    disputes,
+    invoices,
+    payments,
+    refunds,
+    subscriptions,
+)

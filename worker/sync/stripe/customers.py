@@ -49,12 +49,10 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
     version = ctx.version("stripe", "customer", customer_id)
     xref = ctx.xref("stripe", "customer", customer_id)
     if version and xref and xref.odoo_id and version.values_hash == values_hash:
-        ctx.record(
-            system="stripe",
-            object_type="customer",
-            external_id=customer_id,
-            odoo_model="res.partner",
-            odoo_id=xref.odoo_id,
+        ctx.set_version(
+            "stripe",
+            "customer",
+            customer_id,
             source_ts=max(event.created, version.source_ts),
             values_hash=values_hash,
         )
@@ -66,15 +64,16 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
         system="odoo",
         model="res.partner",
         record_id=partner_id,
-        operation="update" if xref else "create",
+        operation="update" if xref and xref.odoo_id else "create",
         fields=[name.split("/")[0] for name in values],
     )
-    ctx.record(
-        system="stripe",
-        object_type="customer",
-        external_id=customer_id,
-        odoo_model="res.partner",
-        odoo_id=partner_id,
+    ctx.link(
+        "stripe", "customer", customer_id, odoo_model="res.partner", odoo_id=partner_id
+    )
+    ctx.set_version(
+        "stripe",
+        "customer",
+        customer_id,
         source_ts=event.created,
         values_hash=values_hash,
     )

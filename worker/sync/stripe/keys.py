@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from worker.errors import PermanentError
 from worker.sync.context import Event
 
 
-def customer_id(obj: dict) -> str:  # type: ignore[type-arg]
+def customer_id(obj: dict[str, Any]) -> str:
     """The Stripe customer id of an object (the id itself for a customer)."""
     if obj.get("object") == "customer":
         return str(obj["id"])

@@ -1,0 +1,119 @@
+"""Money received in Stripe becomes a payment on the invoice in the Stripe journal.
+
+A payment is registered with Odoo's payment wizard (``account.payment.register``),
+partial payments included, and keyed by the Stripe PaymentIntent (or charge): the
+invoice, its invoice_payment, the charge and the PaymentIntent all describe the same
+money, and whichever arrives first registers it, once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from worker.errors import PrerequisiteMissing
+from worker.money import to_amount
+from worker.stripe_api import stripe_api
+from worker.sync.context import Event, Skip, SyncContext
+from worker.sync.registry import handles
+from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.shapes import PaymentView, invoice_view, payment_view
+
+
+def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
+    """The posted Odoo move of a Stripe invoice, fetched from Stripe if need be."""
+    xref = ctx.xref("stripe", "invoice", invoice_id)
+    if xref is not None and xref.state == "posted" and xref.odoo_id:
+        return int(xref.odoo_id)
+    api = stripe_api(ctx.runtime.settings)
+    if api is None:
+        raise PrerequisiteMissing(
+            f"waiting for stripe invoice {invoice_id} to be finalized", delay=2
+        )
+    from worker.sync.stripe.invoices import ensure_invoice
+
+    obj = api.get(f"/v1/invoices/{invoice_id}")
+    move_id = ensure_invoice(ctx, invoice_view(obj), int(obj.get("created") or 0))
+    xref = ctx.xref("stripe", "invoice", invoice_id)
+    if xref is None or xref.state != "posted":
+        raise PrerequisiteMissing(f"stripe invoice {invoice_id} is not finalized yet")
+    return move_id
+
+
+def register_payment(ctx: SyncContext, payment: PaymentView) -> int:
+    """Register ``payment`` against its invoice once; return the account.payment id."""
+    existing = ctx.xref("stripe", "payment", payment.key)
+    if existing is not None and existing.odoo_id:
+        return int(existing.odoo_id)
+    if payment.invoice is None:
+        raise Skip("payment not tied to an invoice: nothing to register in Odoo")
+    move_id = posted_invoice(ctx, payment.invoice)
+
+    if ctx.is_retry:
+        # The wizard may have run in an attempt that failed before it was recorded.
+        found = ctx.odoo.search_read(
+            "account.payment", [("memo", "=", payment.key)], ["id"], limit=1
+        )
+        if found:
+            return _record(ctx, payment, int(found[0]["id"]))
+
+    context = {"active_model": "account.move", "active_ids": [move_id]}
+    wizard = ctx.odoo.call(
+        "account.payment.register",
+        "create",
+        {
+            "journal_id": ctx.catalog.journal(ctx.mapping.stripe_journal),
+            "amount": to_amount(payment.amount, payment.currency),
+            "payment_date": date.today().isoformat(),
+            "communication": payment.key,
+            # A partial payment leaves the rest due instead of writing it off.
+            "payment_difference_handling": "open",
+        },
+        context=context,
+    )
+    action = ctx.odoo.call(
+        "account.payment.register", "action_create_payments", [wizard], context=context
+    )
+    payment_id = int(action["res_id"])
+    ctx.audit(
+        system="odoo",
+        model="account.payment",
+        record_id=payment_id,
+        operation="create",
+        fields=["amount", "journal_id", "memo"],
+        note=f"payment of invoice move {move_id}",
+    )
+    return _record(ctx, payment, payment_id)
+
+
+def _record(ctx: SyncContext, payment: PaymentView, payment_id: int) -> int:
+    ctx.link(
+        "stripe",
+        "payment",
+        payment.key,
+        odoo_model="account.payment",
+        odoo_id=payment_id,
+        account_id=ctx.account_id,
+        parent_id=payment.invoice,
+        state="paid",
+    )
+    return payment_id
+
+
+@handles(
+    "stripe",
+    "invoice_payment.paid",
+    "charge.succeeded",
+    "payment_intent.succeeded",
+    lock=customer_lock,
+    queue="realtime",
+)
+def sync_payment(ctx: SyncContext, event: Event) -> None:
+    """Register the payment an invoice_payment, charge or PaymentIntent reports."""
+    payment = payment_view(event.object)
+    if payment is None:
+        raise Skip("not a settled payment")
+    register_payment(ctx, payment)
+    from worker.sync.stripe.invoices import clear_dunning
+
+    if payment.invoice is not None:
+        clear_dunning(ctx, payment.invoice)

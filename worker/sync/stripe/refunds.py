@@ -1,0 +1,369 @@
+"""Money going back: refunds, credit notes and lost disputes as Odoo credit notes.
+
+A refund becomes a credit note (``out_refund``) against the invoice it refunds,
+posted and paid by an outbound payment in the Stripe journal, so the customer's
+balance returns to zero. A Stripe credit note becomes the credit note itself, and
+the refunds it lists are paid against it rather than getting credit notes of their
+own. A lost dispute becomes a credit note paid by the funds Stripe withdrew.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from worker.errors import PrerequisiteMissing
+from worker.money import iso, to_amount
+from worker.odoo.client import external_id, qualified
+from worker.sync.context import Event, Skip, SyncContext
+from worker.sync.registry import handles
+from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.partners import ensure_partner
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value) if value else None
+
+
+def invoice_of_payment(ctx: SyncContext, *keys: str | None) -> tuple[str, int]:
+    """The Stripe invoice id and Odoo move id a charge or PaymentIntent paid."""
+    for key in keys:
+        if not key:
+            continue
+        payment = ctx.xref("stripe", "payment", key)
+        if payment is not None and payment.parent_id:
+            invoice = ctx.xref("stripe", "invoice", payment.parent_id)
+            if invoice is not None and invoice.odoo_id:
+                ctx.account_id = invoice.account_id
+                return payment.parent_id, int(invoice.odoo_id)
+    raise PrerequisiteMissing(
+        "waiting for the payment this refers to be registered", delay=2
+    )
+
+
+def credit_note(
+    ctx: SyncContext,
+    *,
+    kind: str,
+    key: str,
+    invoice_id: str,
+    invoice_move: int,
+    customer: str,
+    currency: str,
+    lines: list[tuple[str, int]],
+    reason: str,
+) -> int:
+    """Create and post the credit note ``kind``/``key`` once; return its move id."""
+    xref = ctx.xref("stripe", kind, key)
+    if xref is not None and xref.odoo_id and xref.state in ("posted", "paid"):
+        return int(xref.odoo_id)
+    partner_id = ensure_partner(ctx, customer)
+    xmlid = qualified(external_id("stripe", kind, key))
+    move_id = int(xref.odoo_id) if xref and xref.odoo_id else None
+    if move_id is None and ctx.is_retry:
+        move_id = ctx.odoo.ref(xmlid)
+        if move_id is not None:
+            state = ctx.odoo.read("account.move", [move_id], ["state"])[0]["state"]
+            if state == "posted":
+                _link(ctx, kind, key, move_id, invoice_id, "posted")
+                return move_id
+
+    if move_id is None:
+        code = iso(currency)
+        move_id = ctx.odoo.load_record(
+            "account.move",
+            xmlid,
+            {
+                "move_type": "out_refund",
+                "partner_id/.id": partner_id,
+                "currency_id/.id": ctx.catalog.currency(code),
+                "journal_id/.id": ctx.catalog.journal(ctx.mapping.sales_journal),
+                "reversed_entry_id/.id": invoice_move,
+                "ref": f"{reason} {key}",
+                "payment_reference": key,
+                "invoice_date": date.today().isoformat(),
+            },
+        )
+        ctx.audit(
+            system="odoo",
+            model="account.move",
+            record_id=move_id,
+            operation="create",
+            fields=["move_type", "partner_id", "currency_id", "reversed_entry_id"],
+            note=f"{kind} {key}",
+        )
+        _link(ctx, kind, key, move_id, invoice_id, "draft")
+
+    commands: list[Any] = [(5, 0, 0)]
+    for name, minor in lines:
+        commands.append(
+            (
+                0,
+                0,
+                {
+                    "name": name,
+                    "quantity": 1,
+                    "price_unit": to_amount(minor, currency),
+                    "tax_ids": [(6, 0, [])],
+                },
+            )
+        )
+    ctx.odoo.call("account.move", "write", [move_id], {"invoice_line_ids": commands})
+    ctx.odoo.call("account.move", "action_post", [move_id])
+    ctx.audit(
+        system="odoo",
+        model="account.move",
+        record_id=move_id,
+        operation="post",
+        fields=["invoice_line_ids", "state"],
+    )
+    _link(ctx, kind, key, move_id, invoice_id, "posted")
+    return move_id
+
+
+def _link(
+    ctx: SyncContext, kind: str, key: str, move_id: int, invoice_id: str, state: str
+) -> None:
+    ctx.link(
+        "stripe",
+        kind,
+        key,
+        odoo_model="account.move",
+        odoo_id=move_id,
+        account_id=ctx.account_id,
+        parent_id=invoice_id,
+        state=state,
+    )
+
+
+def pay_out(
+    ctx: SyncContext, *, key: str, move_id: int, amount: int, currency: str
+) -> int:
+    """Register the outbound payment ``key`` (money that left through Stripe) once."""
+    xref = ctx.xref("stripe", "refund_payment", key)
+    if xref is not None and xref.odoo_id:
+        return int(xref.odoo_id)
+    if ctx.is_retry:
+        found = ctx.odoo.search_read(
+            "account.payment", [("memo", "=", key)], ["id"], limit=1
+        )
+        if found:
+            return _link_payment(ctx, key, int(found[0]["id"]))
+    context = {"active_model": "account.move", "active_ids": [move_id]}
+    wizard = ctx.odoo.call(
+        "account.payment.register",
+        "create",
+        {
+            "journal_id": ctx.catalog.journal(ctx.mapping.stripe_journal),
+            "amount": to_amount(amount, currency),
+            "payment_date": date.today().isoformat(),
+            "communication": key,
+            "payment_difference_handling": "open",
+        },
+        context=context,
+    )
+    action = ctx.odoo.call(
+        "account.payment.register", "action_create_payments", [wizard], context=context
+    )
+    payment_id = int(action["res_id"])
+    ctx.audit(
+        system="odoo",
+        model="account.payment",
+        record_id=payment_id,
+        operation="create",
+        fields=["amount", "journal_id", "memo"],
+        note=f"outbound payment {key}",
+    )
+    return _link_payment(ctx, key, payment_id)
+
+
+def _link_payment(ctx: SyncContext, key: str, payment_id: int) -> int:
+    ctx.link(
+        "stripe",
+        "refund_payment",
+        key,
+        odoo_model="account.payment",
+        odoo_id=payment_id,
+        account_id=ctx.account_id,
+        state="paid",
+    )
+    return payment_id
+
+
+def apply_refund(ctx: SyncContext, refund: dict[str, Any], customer: str) -> None:
+    """A succeeded refund: its credit note (or its Stripe credit note's) is paid."""
+    refund_id = str(refund["id"])
+    if refund.get("status") != "succeeded":
+        raise Skip(
+            f"refund is {refund.get('status')}; only succeeded refunds are booked"
+        )
+    done = ctx.xref("stripe", "refund_payment", refund_id)
+    if done is not None and done.odoo_id:
+        raise Skip("refund already booked")
+    invoice_id, invoice_move = invoice_of_payment(
+        ctx, _id(refund.get("payment_intent")), _id(refund.get("charge"))
+    )
+    currency = str(refund.get("currency") or "")
+    amount = int(refund.get("amount") or 0)
+
+    covered = ctx.xref("stripe", "refund", refund_id)
+    if (
+        covered is not None
+        and covered.parent_id
+        and covered.parent_id.startswith("cn_")
+    ):
+        note = ctx.xref("stripe", "credit_note", covered.parent_id)
+        if note is None or not note.odoo_id:
+            raise PrerequisiteMissing("waiting for the credit note of this refund")
+        move_id = int(note.odoo_id)
+    else:
+        move_id = credit_note(
+            ctx,
+            kind="refund",
+            key=refund_id,
+            invoice_id=invoice_id,
+            invoice_move=invoice_move,
+            customer=customer,
+            currency=currency,
+            lines=[(f"Stripe refund {refund_id}", amount)],
+            reason="Stripe refund",
+        )
+    pay_out(ctx, key=refund_id, move_id=move_id, amount=amount, currency=currency)
+
+
+def refund_customer(ctx: SyncContext, refund: dict[str, Any]) -> str:
+    """Refunds do not always name their customer; their payment does."""
+    for key in (_id(refund.get("payment_intent")), _id(refund.get("charge"))):
+        payment = ctx.xref("stripe", "payment", key) if key else None
+        if payment is not None and payment.parent_id:
+            invoice = ctx.xref("stripe", "invoice", payment.parent_id)
+            ctx.account_id = invoice.account_id if invoice else None
+            customer = ctx.xref_of_account("stripe", "customer")
+            if customer is not None:
+                return customer.external_id
+    raise PrerequisiteMissing("waiting for the payment this refund refers to")
+
+
+def refund_lock(event: Event) -> str:
+    """Refunds lock on the customer when they name it, else on the charge."""
+    obj = event.object
+    if obj.get("customer"):
+        return customer_lock(event)
+    charge = _id(obj.get("charge")) or _id(obj.get("payment_intent")) or obj["id"]
+    return f"stripe:charge:{charge}"
+
+
+@handles(
+    "stripe", "refund.created", "refund.updated", lock=refund_lock, queue="default"
+)
+def sync_refund(ctx: SyncContext, event: Event) -> None:
+    refund = event.object
+    customer = _id(refund.get("customer")) or refund_customer(ctx, refund)
+    apply_refund(ctx, refund, customer)
+
+
+@handles("stripe", "charge.refunded", lock=customer_lock, queue="default")
+def sync_charge_refunded(ctx: SyncContext, event: Event) -> None:
+    charge = event.object
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    if not refunds:
+        raise Skip("the charge lists no refunds; refund.* events book them")
+    customer = _id(charge.get("customer")) or ""
+    booked = 0
+    for refund in refunds:
+        if refund.get("status") != "succeeded":
+            continue
+        done = ctx.xref("stripe", "refund_payment", str(refund["id"]))
+        if done is not None and done.odoo_id:
+            continue
+        apply_refund(ctx, refund, customer)
+        booked += 1
+    if not booked:
+        raise Skip("every refund of this charge is booked already")
+
+
+@handles(
+    "stripe",
+    "credit_note.created",
+    "credit_note.updated",
+    "credit_note.voided",
+    lock=customer_lock,
+    queue="default",
+)
+def sync_credit_note(ctx: SyncContext, event: Event) -> None:
+    note = event.object
+    note_id = str(note["id"])
+    invoice_id = _id(note.get("invoice"))
+    if invoice_id is None:
+        raise Skip("credit note without an invoice")
+    invoice = ctx.xref("stripe", "invoice", invoice_id)
+    if invoice is None or not invoice.odoo_id:
+        raise PrerequisiteMissing(f"waiting for stripe invoice {invoice_id}", delay=2)
+    ctx.account_id = invoice.account_id
+    currency = str(note.get("currency") or "")
+
+    if note.get("status") == "void" or event.type == "credit_note.voided":
+        _void(ctx, note_id)
+        return
+
+    lines = [
+        (
+            str(line.get("description") or f"Stripe credit note {note_id}"),
+            int(line.get("amount") or 0),
+        )
+        for line in (note.get("lines") or {}).get("data") or []
+    ] or [(f"Stripe credit note {note_id}", int(note.get("total") or 0))]
+    credit_note(
+        ctx,
+        kind="credit_note",
+        key=note_id,
+        invoice_id=invoice_id,
+        invoice_move=int(invoice.odoo_id),
+        customer=_id(note.get("customer")) or "",
+        currency=currency,
+        lines=lines,
+        reason="Stripe credit note",
+    )
+    refund_ids = [
+        _id(r.get("refund") if isinstance(r, dict) else r)
+        for r in note.get("refunds") or []
+    ] + [_id(note.get("refund"))]
+    for refund_id in filter(None, refund_ids):
+        # The refund is paid against this credit note instead of one of its own.
+        ctx.link(
+            "stripe",
+            "refund",
+            refund_id,
+            odoo_model=None,
+            odoo_id=None,
+            account_id=ctx.account_id,
+            parent_id=note_id,
+        )
+
+
+def _void(ctx: SyncContext, note_id: str) -> None:
+    xref = ctx.xref("stripe", "credit_note", note_id)
+    if xref is None or not xref.odoo_id:
+        raise Skip("voided credit note was never booked")
+    if xref.state == "cancelled":
+        raise Skip("credit note already cancelled")
+    if xref.state == "posted":
+        ctx.odoo.call("account.move", "button_draft", [xref.odoo_id])
+    ctx.odoo.call("account.move", "button_cancel", [xref.odoo_id])
+    ctx.audit(
+        system="odoo",
+        model="account.move",
+        record_id=xref.odoo_id,
+        operation="cancel",
+        fields=["state"],
+    )
+    ctx.link(
+        "stripe",
+        "credit_note",
+        note_id,
+        odoo_model="account.move",
+        odoo_id=xref.odoo_id,
+        state="cancelled",
+    )
