@@ -47,7 +47,15 @@ class LockBusy(WaitingError):
 
 
 class PrerequisiteMissing(WaitingError):
-    """Something this event depends on has not arrived yet and cannot be created."""
+    """Something this event depends on has not arrived yet and cannot be created.
+
+    ``key`` names what is awaited (``stripe:invoice:in_1``); the event that brings
+    it wakes the waiting event at once instead of leaving it to its timer.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, delay: float = 1.0):
+        super().__init__(message, delay=delay)
+        self.key = key
 
 
 class HeldError(SyncError):

@@ -39,7 +39,7 @@ def process_inbox_event(runtime: Runtime, inbox_id: int) -> str:
         finish(runtime, inbox_id, InboxStatus.SKIPPED, reason)
         return InboxStatus.SKIPPED
 
-    key = handler.lock_key(event)
+    key = handler.lock_key(runtime, event)
     with account_lock(
         runtime.redis,
         key,
@@ -56,10 +56,10 @@ def process_inbox_event(runtime: Runtime, inbox_id: int) -> str:
             finish(runtime, inbox_id, InboxStatus.SKIPPED, skip.reason)
             return InboxStatus.SKIPPED
         except PrerequisiteMissing as missing:
-            park(runtime, inbox_id, key, missing)
+            park(runtime, inbox_id, missing.key or key, missing)
             raise
         finish(runtime, inbox_id, InboxStatus.DONE, None)
-    woken = wake(runtime, key, inbox_id)
+    woken = wake(runtime, {key, *context.landed}, inbox_id)
     if woken:
         log.info("inbox.woken", inbox_id=inbox_id, woken=len(woken))
     return InboxStatus.DONE
@@ -96,6 +96,9 @@ def park(
             raise PermanentError(
                 f"{missing} for longer than {runtime.settings.max_wait_seconds} s"
             )
+        age = (now - received).total_seconds()
+        # Waits grow with the event's age, so a long wait costs few wake-ups.
+        missing.delay = max(missing.delay, min(300.0, age / 5))
         row.status = InboxStatus.WAITING
         row.attempts = max(row.attempts - 1, 0)
         row.reason = str(missing)
@@ -104,13 +107,13 @@ def park(
         row.updated_at = now
 
 
-def wake(runtime: Runtime, key: str, done_id: int) -> list[int]:
-    """Queue the events waiting on ``key`` now that work under it has landed."""
+def wake(runtime: Runtime, keys: set[str], done_id: int) -> list[int]:
+    """Queue the events waiting on ``keys`` now that work under them has landed."""
     with runtime.store.session() as session:
         rows = session.execute(
             select(InboxEvent.id, InboxEvent.source, InboxEvent.type).where(
                 InboxEvent.status == InboxStatus.WAITING,
-                InboxEvent.wait_key == key,
+                InboxEvent.wait_key.in_(sorted(keys)),
                 InboxEvent.id != done_id,
             )
         ).all()

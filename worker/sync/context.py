@@ -83,6 +83,8 @@ class SyncContext:
         self.event = event
         self.attempt = attempt
         self.account_id: int | None = None
+        # What this event made exist, as wait keys: events waiting on them wake up.
+        self.landed: set[str] = set()
 
     @property
     def odoo(self) -> OdooClient:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from worker.runtime import Runtime
     from worker.sync.context import Event, SyncContext
 
 HandlerFunc = Callable[["SyncContext", "Event"], None]
-LockKeyFunc = Callable[["Event"], str]
+LockKeyFunc = Callable[["Runtime", "Event"], str]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
-from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.keys import stripe_lock
 
 
 def partner_values(customer: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def partner_values(customer: dict[str, Any]) -> dict[str, Any]:
     "stripe",
     "customer.created",
     "customer.updated",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_customer(ctx: SyncContext, event: Event) -> None:
@@ -70,6 +70,7 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
     ctx.link(
         "stripe", "customer", customer_id, odoo_model="res.partner", odoo_id=partner_id
     )
+    ctx.landed.add(f"stripe:customer:{customer_id}")
     ctx.set_version(
         "stripe",
         "customer",
@@ -77,3 +78,78 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
         source_ts=event.created,
         values_hash=values_hash,
     )
+
+
+@handles("stripe", "customer.deleted", lock=stripe_lock, queue="default")
+def archive_customer(ctx: SyncContext, event: Event) -> None:
+    """A deleted Stripe customer archives its partner; its books stay as they are."""
+    customer_id = str(event.object["id"])
+    xref = ctx.xref("stripe", "customer", customer_id)
+    if xref is None or not xref.odoo_id:
+        raise Skip("deleted customer was never synced")
+    if xref.state == "archived":
+        raise Skip("partner already archived")
+    ctx.odoo.call("res.partner", "write", [xref.odoo_id], {"active": False})
+    ctx.audit(
+        system="odoo",
+        model="res.partner",
+        record_id=xref.odoo_id,
+        operation="archive",
+        fields=["active"],
+    )
+    ctx.link(
+        "stripe",
+        "customer",
+        customer_id,
+        odoo_model="res.partner",
+        odoo_id=xref.odoo_id,
+        state="archived",
+    )
+    ctx.set_version(
+        "stripe", "customer", customer_id, source_ts=event.created, status="deleted"
+    )
+
+
+@handles(
+    "stripe",
+    "customer.tax_id.created",
+    "customer.tax_id.updated",
+    "customer.tax_id.deleted",
+    lock=stripe_lock,
+    queue="default",
+)
+def sync_tax_id(ctx: SyncContext, event: Event) -> None:
+    """A customer's VAT number goes onto its partner (and leaves it when deleted)."""
+    tax_id = event.object
+    if ctx.is_stale("stripe", "tax_id", str(tax_id["id"]), event.created):
+        raise Skip("stale: a newer state of this tax id was applied already")
+    from worker.sync.stripe.partners import ensure_partner
+
+    partner_id = ensure_partner(ctx, str(tax_id["customer"]))
+    deleted = event.type == "customer.tax_id.deleted"
+    ctx.odoo.call(
+        "res.partner",
+        "write",
+        [partner_id],
+        {"vat": False if deleted else str(tax_id.get("value") or "")},
+    )
+    ctx.audit(
+        system="odoo",
+        model="res.partner",
+        record_id=partner_id,
+        operation="write",
+        fields=["vat"],
+    )
+    ctx.set_version("stripe", "tax_id", str(tax_id["id"]), source_ts=event.created)
+
+
+@handles(
+    "stripe",
+    "customer.discount.created",
+    "customer.discount.updated",
+    "customer.discount.deleted",
+    lock=stripe_lock,
+    queue="default",
+)
+def note_discount(ctx: SyncContext, event: Event) -> None:
+    raise Skip("discounts reach Odoo as the invoice lines Stripe bills")

@@ -10,19 +10,11 @@ from __future__ import annotations
 from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
 from worker.sync.stripe.activities import close_activity, open_activity
-from worker.sync.stripe.keys import customer_lock
-from worker.sync.stripe.refunds import _id, credit_note, invoice_of_payment, pay_out
+from worker.sync.stripe.keys import ref_id, stripe_lock
+from worker.sync.stripe.refunds import credit_note, invoice_of_payment, pay_out
 
 LOST = "lost"
 CLOSED = ("won", "lost", "warning_closed", "prevented")
-
-
-def dispute_lock(event: Event) -> str:
-    obj = event.object
-    if obj.get("customer"):
-        return customer_lock(event)
-    charge = _id(obj.get("charge")) or _id(obj.get("payment_intent")) or obj["id"]
-    return f"stripe:charge:{charge}"
 
 
 @handles(
@@ -32,7 +24,7 @@ def dispute_lock(event: Event) -> str:
     "charge.dispute.closed",
     "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
-    lock=dispute_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_dispute(ctx: SyncContext, event: Event) -> None:
@@ -42,17 +34,18 @@ def sync_dispute(ctx: SyncContext, event: Event) -> None:
     if ctx.is_stale("stripe", "dispute", dispute_id, event.created, _rank(status)):
         raise Skip("stale: a newer state of this dispute was applied already")
     invoice_id, invoice_move = invoice_of_payment(
-        ctx, _id(dispute.get("payment_intent")), _id(dispute.get("charge"))
+        ctx, ref_id(dispute.get("payment_intent")), ref_id(dispute.get("charge"))
     )
     key = f"dispute:{dispute_id}"
 
     if status not in CLOSED:
+        reason = dispute.get("reason") or "reason unknown"
         open_activity(
             ctx,
             key,
             model="account.move",
             res_id=invoice_move,
-            summary=f"{ctx.mapping.dispute_summary} ({dispute.get('reason') or 'reason unknown'})",
+            summary=f"{ctx.mapping.dispute_summary} ({reason})",
         )
     else:
         if status == LOST:

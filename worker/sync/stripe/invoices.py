@@ -18,7 +18,7 @@ from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
 from worker.sync.stripe.activities import close_activity, open_activity
-from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.keys import stripe_lock
 from worker.sync.stripe.partners import ensure_partner, set_dunning_tag
 from worker.sync.stripe.payments import register_payment
 from worker.sync.stripe.shapes import InvoiceView, invoice_view, payment_view
@@ -165,6 +165,8 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
         ctx.odoo.call("account.move", "action_post", [move_id])
         state = "posted"
         _record_state(ctx, view, move_id, state, "post")
+    if state == "posted":
+        ctx.landed.add(f"stripe:invoice:{view.id}")
 
     if view.status == "void" and state in ("draft", "posted"):
         if state == "posted":
@@ -205,7 +207,7 @@ def _record_state(
     "invoice.payment_succeeded",
     "invoice.voided",
     "invoice.marked_uncollectible",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_invoice(ctx: SyncContext, event: Event) -> None:
@@ -229,7 +231,11 @@ def sync_invoice(ctx: SyncContext, event: Event) -> None:
     else:
         xref = ctx.xref("stripe", "invoice", view.id)
         if xref is None or not xref.odoo_id:
-            raise PrerequisiteMissing(f"waiting for stripe invoice {view.id}", delay=2)
+            raise PrerequisiteMissing(
+                f"waiting for stripe invoice {view.id}",
+                key=f"stripe:invoice:{view.id}",
+                delay=2,
+            )
         move_id = int(xref.odoo_id)
 
     if payment is not None:
@@ -264,7 +270,7 @@ def clear_dunning(ctx: SyncContext, invoice_id: str) -> None:
     "stripe",
     "invoice.payment_failed",
     "invoice.payment_action_required",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_failed_payment(ctx: SyncContext, event: Event) -> None:

@@ -38,7 +38,9 @@ def ensure_partner(
     if customer is None:
         if known is None:
             raise PrerequisiteMissing(
-                f"waiting for stripe customer {customer_id}", delay=5
+                f"waiting for stripe customer {customer_id}",
+                key=f"stripe:customer:{customer_id}",
+                delay=5,
             )
         customer = {"id": customer_id, **known}
 

@@ -15,7 +15,7 @@ from worker.money import to_amount
 from worker.stripe_api import stripe_api
 from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
-from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.keys import stripe_lock
 from worker.sync.stripe.shapes import PaymentView, invoice_view, payment_view
 
 
@@ -27,7 +27,9 @@ def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
     api = stripe_api(ctx.runtime.settings)
     if api is None:
         raise PrerequisiteMissing(
-            f"waiting for stripe invoice {invoice_id} to be finalized", delay=2
+            f"waiting for stripe invoice {invoice_id} to be finalized",
+            key=f"stripe:invoice:{invoice_id}",
+            delay=2,
         )
     from worker.sync.stripe.invoices import ensure_invoice
 
@@ -35,7 +37,10 @@ def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
     move_id = ensure_invoice(ctx, invoice_view(obj), int(obj.get("created") or 0))
     xref = ctx.xref("stripe", "invoice", invoice_id)
     if xref is None or xref.state != "posted":
-        raise PrerequisiteMissing(f"stripe invoice {invoice_id} is not finalized yet")
+        raise PrerequisiteMissing(
+            f"stripe invoice {invoice_id} is not finalized yet",
+            key=f"stripe:invoice:{invoice_id}",
+        )
     return move_id
 
 
@@ -86,6 +91,7 @@ def register_payment(ctx: SyncContext, payment: PaymentView) -> int:
 
 
 def _record(ctx: SyncContext, payment: PaymentView, payment_id: int) -> int:
+    ctx.landed.add(f"stripe:payment:{payment.key}")
     ctx.link(
         "stripe",
         "payment",
@@ -104,7 +110,7 @@ def _record(ctx: SyncContext, payment: PaymentView, payment_id: int) -> int:
     "invoice_payment.paid",
     "charge.succeeded",
     "payment_intent.succeeded",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_payment(ctx: SyncContext, event: Event) -> None:

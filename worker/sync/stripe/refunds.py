@@ -17,14 +17,8 @@ from worker.money import iso, to_amount
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
-from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.keys import ref_id, stripe_lock
 from worker.sync.stripe.partners import ensure_partner
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return str(value) if value else None
 
 
 def invoice_of_payment(ctx: SyncContext, *keys: str | None) -> tuple[str, int]:
@@ -38,8 +32,11 @@ def invoice_of_payment(ctx: SyncContext, *keys: str | None) -> tuple[str, int]:
             if invoice is not None and invoice.odoo_id:
                 ctx.account_id = invoice.account_id
                 return payment.parent_id, int(invoice.odoo_id)
+    first = next((key for key in keys if key), "unknown")
     raise PrerequisiteMissing(
-        "waiting for the payment this refers to be registered", delay=2
+        f"waiting for stripe payment {first} to be registered",
+        key=f"stripe:payment:{first}",
+        delay=2,
     )
 
 
@@ -120,6 +117,7 @@ def credit_note(
         fields=["invoice_line_ids", "state"],
     )
     _link(ctx, kind, key, move_id, invoice_id, "posted")
+    ctx.landed.add(f"stripe:{kind}:{key}")
     return move_id
 
 
@@ -203,7 +201,7 @@ def apply_refund(ctx: SyncContext, refund: dict[str, Any], customer: str) -> Non
     if done is not None and done.odoo_id:
         raise Skip("refund already booked")
     invoice_id, invoice_move = invoice_of_payment(
-        ctx, _id(refund.get("payment_intent")), _id(refund.get("charge"))
+        ctx, ref_id(refund.get("payment_intent")), ref_id(refund.get("charge"))
     )
     currency = str(refund.get("currency") or "")
     amount = int(refund.get("amount") or 0)
@@ -216,7 +214,10 @@ def apply_refund(ctx: SyncContext, refund: dict[str, Any], customer: str) -> Non
     ):
         note = ctx.xref("stripe", "credit_note", covered.parent_id)
         if note is None or not note.odoo_id:
-            raise PrerequisiteMissing("waiting for the credit note of this refund")
+            raise PrerequisiteMissing(
+                f"waiting for stripe credit note {covered.parent_id}",
+                key=f"stripe:credit_note:{covered.parent_id}",
+            )
         move_id = int(note.odoo_id)
     else:
         move_id = credit_note(
@@ -235,7 +236,7 @@ def apply_refund(ctx: SyncContext, refund: dict[str, Any], customer: str) -> Non
 
 def refund_customer(ctx: SyncContext, refund: dict[str, Any]) -> str:
     """Refunds do not always name their customer; their payment does."""
-    for key in (_id(refund.get("payment_intent")), _id(refund.get("charge"))):
+    for key in (ref_id(refund.get("payment_intent")), ref_id(refund.get("charge"))):
         payment = ctx.xref("stripe", "payment", key) if key else None
         if payment is not None and payment.parent_id:
             invoice = ctx.xref("stripe", "invoice", payment.parent_id)
@@ -243,34 +244,30 @@ def refund_customer(ctx: SyncContext, refund: dict[str, Any]) -> str:
             customer = ctx.xref_of_account("stripe", "customer")
             if customer is not None:
                 return customer.external_id
-    raise PrerequisiteMissing("waiting for the payment this refund refers to")
-
-
-def refund_lock(event: Event) -> str:
-    """Refunds lock on the customer when they name it, else on the charge."""
-    obj = event.object
-    if obj.get("customer"):
-        return customer_lock(event)
-    charge = _id(obj.get("charge")) or _id(obj.get("payment_intent")) or obj["id"]
-    return f"stripe:charge:{charge}"
+    first = ref_id(refund.get("payment_intent")) or ref_id(refund.get("charge"))
+    raise PrerequisiteMissing(
+        f"waiting for stripe payment {first} to be registered",
+        key=f"stripe:payment:{first}",
+        delay=2,
+    )
 
 
 @handles(
-    "stripe", "refund.created", "refund.updated", lock=refund_lock, queue="default"
+    "stripe", "refund.created", "refund.updated", lock=stripe_lock, queue="default"
 )
 def sync_refund(ctx: SyncContext, event: Event) -> None:
     refund = event.object
-    customer = _id(refund.get("customer")) or refund_customer(ctx, refund)
+    customer = ref_id(refund.get("customer")) or refund_customer(ctx, refund)
     apply_refund(ctx, refund, customer)
 
 
-@handles("stripe", "charge.refunded", lock=customer_lock, queue="default")
+@handles("stripe", "charge.refunded", lock=stripe_lock, queue="default")
 def sync_charge_refunded(ctx: SyncContext, event: Event) -> None:
     charge = event.object
     refunds = (charge.get("refunds") or {}).get("data") or []
     if not refunds:
         raise Skip("the charge lists no refunds; refund.* events book them")
-    customer = _id(charge.get("customer")) or ""
+    customer = ref_id(charge.get("customer")) or ""
     booked = 0
     for refund in refunds:
         if refund.get("status") != "succeeded":
@@ -289,18 +286,22 @@ def sync_charge_refunded(ctx: SyncContext, event: Event) -> None:
     "credit_note.created",
     "credit_note.updated",
     "credit_note.voided",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="default",
 )
 def sync_credit_note(ctx: SyncContext, event: Event) -> None:
     note = event.object
     note_id = str(note["id"])
-    invoice_id = _id(note.get("invoice"))
+    invoice_id = ref_id(note.get("invoice"))
     if invoice_id is None:
         raise Skip("credit note without an invoice")
     invoice = ctx.xref("stripe", "invoice", invoice_id)
     if invoice is None or not invoice.odoo_id:
-        raise PrerequisiteMissing(f"waiting for stripe invoice {invoice_id}", delay=2)
+        raise PrerequisiteMissing(
+            f"waiting for stripe invoice {invoice_id}",
+            key=f"stripe:invoice:{invoice_id}",
+            delay=2,
+        )
     ctx.account_id = invoice.account_id
     currency = str(note.get("currency") or "")
 
@@ -321,15 +322,15 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         key=note_id,
         invoice_id=invoice_id,
         invoice_move=int(invoice.odoo_id),
-        customer=_id(note.get("customer")) or "",
+        customer=ref_id(note.get("customer")) or "",
         currency=currency,
         lines=lines,
         reason="Stripe credit note",
     )
     refund_ids = [
-        _id(r.get("refund") if isinstance(r, dict) else r)
+        ref_id(r.get("refund") if isinstance(r, dict) else r)
         for r in note.get("refunds") or []
-    ] + [_id(note.get("refund"))]
+    ] + [ref_id(note.get("refund"))]
     for refund_id in filter(None, refund_ids):
         # The refund is paid against this credit note instead of one of its own.
         ctx.link(

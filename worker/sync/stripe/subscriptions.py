@@ -17,7 +17,7 @@ from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
 from worker.sync.stripe.activities import open_activity
-from worker.sync.stripe.keys import customer_lock
+from worker.sync.stripe.keys import stripe_lock
 from worker.sync.stripe.partners import ensure_partner, set_lifecycle_tag
 from worker.sync.stripe.shapes import SubscriptionView, subscription_view
 
@@ -119,7 +119,7 @@ def _order_lines(ctx: SyncContext, order_id: int) -> list[int]:
     "customer.subscription.paused",
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
-    lock=customer_lock,
+    lock=stripe_lock,
     queue="realtime",
 )
 def sync_subscription(ctx: SyncContext, event: Event) -> None:
