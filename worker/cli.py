@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from worker.settings import settings_or_exit
+
+INBOX_STATUSES = [
+    "received",
+    "queued",
+    "processing",
+    "done",
+    "skipped",
+    "waiting",
+    "held",
+    "dead",
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +80,154 @@ def status(as_json: bool) -> None:
         "queues: "
         + (", ".join(f"{k} {v}" for k, v in queues.items()) if queues else "unknown")
     )
+
+
+def _filter(
+    ids: tuple[int, ...],
+    status: str | None,
+    source: str | None,
+    event_type: str | None,
+    account: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Any:
+    from worker.operations import EventFilter
+
+    return EventFilter(
+        status=status,
+        source=source,
+        type=event_type,
+        account=account,
+        since=since.replace(tzinfo=UTC) if since else None,
+        until=until.replace(tzinfo=UTC) if until else None,
+        ids=ids,
+        limit=limit,
+    )
+
+
+def _filter_options(func: Any) -> Any:
+    options = [
+        click.option("--status", type=click.Choice(INBOX_STATUSES)),
+        click.option("--source", type=click.Choice(["stripe", "hubspot", "zendesk"])),
+        click.option("--type", "event_type", help="Event type, e.g. invoice.paid."),
+        click.option("--account", type=int, help="Canonical account id."),
+        click.option(
+            "--since", type=click.DateTime(), help="Received at or after (UTC)."
+        ),
+        click.option("--until", type=click.DateTime(), help="Received before (UTC)."),
+        click.option("--limit", type=int, default=100, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _store() -> Any:
+    from worker.store import get_store
+
+    return get_store(settings_or_exit("store").database_url)
+
+
+def _producer() -> Any:
+    from worker.celery_app import make_producer
+
+    settings = settings_or_exit("broker")
+    assert settings.redis_url
+    return make_producer(settings.redis_url)
+
+
+def _operator() -> str:
+    return os.environ.get("REVSYNC_OPERATOR") or os.environ.get("USER") or "operator"
+
+
+@main.group()
+def events() -> None:
+    """Inbox events: find, read, replay, skip."""
+
+
+@events.command("list")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True)
+def events_list(as_json: bool, **filters: Any) -> None:
+    """List inbox events, oldest first."""
+    from worker.operations import list_events
+
+    rows = list_events(_store(), _filter((), **filters))
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:>8} {row['status']:<10} {row['source']:<8} "
+            f"{row['type']:<36} attempts {row['attempts']} {row['reason'] or ''}"
+        )
+
+
+@events.command("show")
+@click.argument("inbox_id", type=int)
+@click.option("--payload", is_flag=True, help="Show the payload unredacted.")
+def events_show(inbox_id: int, payload: bool) -> None:
+    """One event's story: status, attempts, errors and the records it wrote."""
+    from worker.operations import OperationError, event_story
+
+    try:
+        story = event_story(_store(), inbox_id, payload=payload)
+    except OperationError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(story, indent=2, sort_keys=True))
+
+
+@events.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@_filter_options
+@click.option("--note", default="replayed from the CLI", show_default=True)
+def events_replay(ids: tuple[int, ...], note: str, **filters: Any) -> None:
+    """Process events again (by id or by filter); safe to repeat."""
+    from worker.operations import OperationError, replay
+
+    try:
+        done = replay(
+            _store(), _producer(), _filter(ids, **filters), actor=_operator(), note=note
+        )
+    except OperationError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"replayed {len(done)} event(s)")
+
+
+@events.command("skip")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--note", required=True, help="Why no work is needed.")
+def events_skip(ids: tuple[int, ...], note: str) -> None:
+    """Mark dead, held or waiting events as needing no work."""
+    from worker.operations import EventFilter, OperationError, skip
+
+    try:
+        done = skip(_store(), EventFilter(ids=ids), actor=_operator(), note=note)
+    except OperationError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"skipped {len(done)} event(s)")
+
+
+@main.group()
+def holds() -> None:
+    """Events held at a gate or for an ambiguous identity."""
+
+
+@holds.command("release")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--note", required=True, help="Why the event may proceed.")
+def holds_release(ids: tuple[int, ...], note: str) -> None:
+    """Let held events through their gate and process them."""
+    from worker.operations import EventFilter, OperationError, release
+
+    try:
+        done = release(
+            _store(), _producer(), EventFilter(ids=ids), actor=_operator(), note=note
+        )
+    except OperationError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"released {len(done)} event(s)")
 
 
 @main.group()
