@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from webhooks.hubspot import parse_hubspot, verify_hubspot
 from webhooks.inbound import InboundEvent, RejectedDelivery
+from webhooks.operator import operator
 from webhooks.proxy import public_url
 from webhooks.stripe import SIGNATURE_HEADER, parse_stripe, verify_stripe
 from webhooks.zendesk import parse_zendesk, verify_zendesk
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     producer = make_producer(settings.redis_url)
     app.extensions["revsync.settings"] = settings
     app.extensions["revsync.store"] = store
+    app.extensions["revsync.producer"] = producer
+    app.register_blueprint(operator)
 
     @app.post("/webhooks/<source>")
     def receive(source: str) -> tuple[Response, int]:
