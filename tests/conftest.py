@@ -147,6 +147,53 @@ def sandbox(odoo_server: Any) -> Any:
     return odoo_server.sandbox
 
 
+@pytest.fixture
+def idle_sandbox(odoo_server: Any, store: Store) -> Any:
+    """The sandbox with its call counters at zero once earlier tests' events are
+    applied, so that a test counting Odoo calls counts only its own."""
+    from sqlalchemy import func, select
+
+    from worker.store import InboxStatus
+
+    def idle() -> bool:
+        with store.session() as session:
+            pending = session.scalar(
+                select(func.count())
+                .select_from(InboxEvent)
+                .where(
+                    InboxEvent.status.in_(
+                        [
+                            InboxStatus.RECEIVED,
+                            InboxStatus.QUEUED,
+                            InboxStatus.PROCESSING,
+                        ]
+                    )
+                )
+            )
+        return not pending
+
+    try:
+        wait_until(idle, 60, "earlier events to be applied")
+    except AssertionError:
+        with store.session() as session:
+            stuck = session.execute(
+                select(
+                    InboxEvent.id, InboxEvent.source, InboxEvent.type, InboxEvent.status
+                ).where(
+                    InboxEvent.status.in_(
+                        [
+                            InboxStatus.RECEIVED,
+                            InboxStatus.QUEUED,
+                            InboxStatus.PROCESSING,
+                        ]
+                    )
+                )
+            ).all()
+        raise AssertionError(f"events still pending: {stuck}") from None
+    odoo_server.sandbox.reset_calls()
+    return odoo_server.sandbox
+
+
 # -- The revsync processes --------------------------------------------------------
 
 

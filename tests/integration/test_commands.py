@@ -10,6 +10,7 @@ from pathlib import Path
 
 import odoolib
 import requests
+from sqlalchemy import select
 
 from tests.conftest import (
     ODOO_CREDENTIALS,
@@ -21,6 +22,7 @@ from tests.conftest import (
     wait_until,
 )
 from worker.embedded import free_port
+from worker.store import InboxEvent, Store
 from worker.stripe_signing import sign
 
 BIN = Path(sys.executable).parent
@@ -171,9 +173,14 @@ class TestServedProcesses:
         """revsync odoo sandbox + a worker + the receiver, read back with odoolib."""
         port = free_port()
         redis_url = service_env["REDIS_URL"].rsplit("/", 1)[0] + "/12"
+        # A store of its own: this Odoo is not the one the session's store knows.
         env = dict(
-            service_env, ODOO_URL=f"http://127.0.0.1:{port}", REDIS_URL=redis_url
+            service_env,
+            ODOO_URL=f"http://127.0.0.1:{port}",
+            REDIS_URL=redis_url,
+            DATABASE_URL=f"sqlite:///{tmp_path}/standalone.db",
         )
+        assert run([REVSYNC, "db", "upgrade"], env).returncode == 0
         sandbox = subprocess.Popen(
             [REVSYNC, "odoo", "sandbox", "--port", str(port)],
             env=env,
@@ -215,7 +222,8 @@ class TestServedProcesses:
         try:
             worker.wait_ready()
             customer = stripe_customer(name="Standalone Read Co")
-            body = json.dumps(stripe_event("customer.created", customer)).encode()
+            event = stripe_event("customer.created", customer)
+            body = json.dumps(event).encode()
 
             def post() -> requests.Response | None:
                 try:
@@ -250,6 +258,13 @@ class TestServedProcesses:
             rows = wait_until(found, 30, "the partner to reach the standalone sandbox")
             assert [row["name"] for row in rows] == ["Standalone Read Co"]
             assert connection.user_id
+            store = Store(env["DATABASE_URL"])
+
+            def applied() -> bool:
+                with store.session() as session:
+                    return session.scalar(select(InboxEvent.status)) == "done"
+
+            wait_until(applied, 30, "the worker to record the event done")
         finally:
             receiver.terminate()
             worker.stop()

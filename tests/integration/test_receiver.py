@@ -114,14 +114,18 @@ class TestStripeSignatures:
 class TestHubSpotAndZendeskVectors:
     @pytest.mark.parametrize(
         "vector",
-        [v for v in VECTORS["hubspot"] if v["version"] == "v3"],
+        # Vectors signed for the receiver's public URL (the others name another).
+        [
+            v
+            for v in VECTORS["hubspot"]
+            if v["version"] == "v3"
+            and v["uri"].startswith("https://hooks.example.com/webhooks/hubspot")
+        ],
         ids=lambda v: v["name"],
     )
     def test_hubspot_v3_vectors_are_accepted_over_http(
         self, vector_app, vector: dict[str, Any]
     ) -> None:
-        if not vector["uri"].startswith("https://hooks.example.com/webhooks/hubspot"):
-            pytest.skip("vector signed for another URL than the receiver's route")
         path_and_query = vector["uri"].removeprefix("https://hooks.example.com")
         response = requests.post(
             vector_app.url + path_and_query,
@@ -178,14 +182,18 @@ class TestHubSpotAndZendeskVectors:
 
     @pytest.mark.parametrize(
         "vector",
-        [v for v in VECTORS["zendesk"] if v["timestamp"].endswith("Z")],
+        # Vectors signed with the receiver's secret at an ISO-8601 moment.
+        [
+            v
+            for v in VECTORS["zendesk"]
+            if v["timestamp"].endswith("Z")
+            and v["secret"] == "Yk3vQ0bX9mJp2LwR7tHs5cNd8fGa1eZu4iOy6qWx0kE="
+        ],
         ids=lambda v: v["name"],
     )
     def test_zendesk_vectors_are_accepted_over_http(
         self, vector_app, store, vector: dict[str, Any]
     ) -> None:
-        if vector["secret"] != "Yk3vQ0bX9mJp2LwR7tHs5cNd8fGa1eZu4iOy6qWx0kE=":
-            pytest.skip("vector signed with another secret than the receiver's")
         response = requests.post(
             f"{vector_app.url}/webhooks/zendesk",
             data=vector_body(vector),
@@ -379,7 +387,7 @@ class TestAnswers:
 @pytest.mark.usefixtures("celery_worker")
 class TestConcurrentDeliveries:
     def test_fifty_concurrent_deliveries_give_one_row_and_one_processing(
-        self, post_stripe, store, sandbox, wait_for_status
+        self, post_stripe, store, idle_sandbox, wait_for_status
     ) -> None:
         customer = stripe_customer()
         event = stripe_event("customer.created", customer)
@@ -393,4 +401,4 @@ class TestConcurrentDeliveries:
         row = wait_for_status("stripe", event["id"])
         assert row.attempts == 1
         assert inbox_count(store, "stripe", event["id"]) == 1
-        assert sandbox.calls[("res.partner", "load")] == 1
+        assert idle_sandbox.calls[("res.partner", "load")] == 1

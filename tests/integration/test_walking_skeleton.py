@@ -55,8 +55,9 @@ class TestCustomerCreated:
         ]
 
     def test_delivered_twice_gives_one_partner(
-        self, sandbox, post_stripe, wait_for_status, store
+        self, idle_sandbox, post_stripe, wait_for_status, store
     ) -> None:
+        sandbox = idle_sandbox
         customer = stripe_customer()
         event = stripe_event("customer.created", customer)
 

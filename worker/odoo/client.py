@@ -67,7 +67,7 @@ def classify(error: BaseException) -> Exception:
         if any(marker in text for marker in _RETRYABLE_MARKERS):
             return RetryableError("odoo: concurrent update, retry")
         if any(marker in code for marker in _SUCCESS_MARKERS):
-            return UnreadableReply(code.splitlines()[0])
+            return UnreadableReply(code.splitlines()[0] if code else "unreadable")
         if code in ("AccessDenied", "3"):
             return PermanentError("odoo: access denied (check ODOO_USERNAME/PASSWORD)")
         return PermanentError(f"odoo: {_fault_summary(code, error.faultString)}")
@@ -183,6 +183,17 @@ class OdooClient:
             )
         except Exception as error:  # noqa: BLE001
             raise classify(error) from None
+
+    def act(self, model: str, method: str, ids: Sequence[int], **kw: Any) -> Any:
+        """Call a button or action method, some of which return None.
+
+        Odoo commits before it marshals the reply, and it cannot marshal None, so
+        for these methods the "cannot marshal" fault means the work was done.
+        """
+        try:
+            return self.call(model, method, list(ids), **kw)
+        except UnreadableReply:
+            return None
 
     def ref(self, xmlid: str) -> int | None:
         """The database id behind a full external id, or None when there is none.

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.celery_app import MAX_COUNTDOWN, RETRY_BACKOFF_MAX
 from worker.errors import HeldError, PermanentError, RetryableError, WaitingError
@@ -67,7 +67,7 @@ class SyncTask(Task):  # type: ignore[misc]
             )
             log.error("inbox.dead", inbox_id=inbox_id, error_kind="permanent")
             return InboxStatus.DEAD
-        except (OperationalError, DBAPIError) as error:
+        except (OperationalError, InterfaceError) as error:
             return self._store_outage(inbox_id, error)
         except RetryableError as error:
             return self._retry(runtime, inbox_id, str(error), error.retry_after)

@@ -33,12 +33,40 @@ Predicate = Callable[[Row], bool]
 
 NEGATIVE = {"!=", "<>", "not in", "not like", "not ilike", "not any"}
 OPERATORS = {
-    "=", "!=", "<>", "<", "<=", ">", ">=", "in", "not in", "like", "not like",
-    "ilike", "not ilike", "=like", "=ilike", "child_of", "parent_of", "=?",
-    "any", "not any",
-}  # fmt: skip
-NAME_OPERATORS = {"=", "!=", "<>", "like", "not like", "ilike", "not ilike",
-                  "=like", "=ilike", "in", "not in"}  # fmt: skip
+    "=",
+    "!=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not in",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "=like",
+    "=ilike",
+    "child_of",
+    "parent_of",
+    "=?",
+    "any",
+    "not any",
+}
+NAME_OPERATORS = {
+    "=",
+    "!=",
+    "<>",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "=like",
+    "=ilike",
+    "in",
+    "not in",
+}
 
 
 class Node:
@@ -190,8 +218,12 @@ class Leaf(Node):
     def _by_name(self, getter: Callable[[Row], Any], op: str, value: Any) -> Predicate:
         """Many2one or x2many against names: match the related records first."""
         comodel = self.model.env[self.field.comodel]  # type: ignore[attr-defined]
-        positive = {"!=": "=", "not like": "like", "not ilike": "ilike",
-                    "not in": "in"}.get(op, op)  # fmt: skip
+        positive = {
+            "!=": "=",
+            "not like": "like",
+            "not ilike": "ilike",
+            "not in": "in",
+        }.get(op, op)
         ids = set(comodel._search_by_name(positive, value))
         multi = not isinstance(self.field, Many2one)
         return _membership(getter, ids, multi, negate=op in NEGATIVE)
@@ -282,9 +314,11 @@ def _scalar_predicate(
         return lambda row: getter(row) not in wanted
     if op in ("<", "<=", ">", ">="):
         compare = {
-            "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-        }[op]  # fmt: skip
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
+        }[op]
         if value is False or value is None:
             return lambda row: False
 
@@ -363,7 +397,7 @@ def compile_leaf(model: Model, term: Any) -> Node:
             raise ValueError(f"Invalid field {model._name}.{path} in leaf {shown!r}")
         comodel = model.env[field.comodel]
         sub = compile_leaf(comodel, (rest, op, value))
-        ids = set(comodel._search_node(sub, active_test=False))
+        ids = {row["id"] for row in comodel._search_node(sub, active_test=False)}
         return Leaf(model, name, "in", ids)
     return Leaf(model, name, op, value)
 

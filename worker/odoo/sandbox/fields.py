@@ -51,15 +51,13 @@ class Field:
         self.copy = copy and not compute
         self.inverse = inverse
         self.name = ""
+        # a plain attribute rather than a property: it is read on every create
+        self.stored = self.stored_in_row and not compute and not related
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         if self.string is None:
             self.string = name.replace("_id", "").replace("_", " ").title()
-
-    @property
-    def stored(self) -> bool:
-        return self.stored_in_row and not self.compute and not self.related
 
     def to_raw(self, model: Model, value: Any) -> Any:
         """Check and convert a value coming from a caller into its stored form."""
@@ -252,10 +250,6 @@ class One2many(Field):
         self.comodel = comodel
         self.inverse_name = inverse_name
         self.domain = domain
-
-    @property
-    def stored(self) -> bool:
-        return False
 
     def ids_for(self, model: Model, rid: int) -> list[int]:
         comodel = model.env[self.comodel]

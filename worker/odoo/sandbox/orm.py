@@ -103,6 +103,7 @@ class Model:
         self._read_getters: dict[str, Callable[[Row], Any]] = {}
         self._template: Row | None = None
         self._callable_defaults: list[tuple[str, Field]] = []
+        self._required: list[str] = []
 
     def __repr__(self) -> str:
         return f"<model {self._name}>"
@@ -203,7 +204,18 @@ class Model:
                 return [value, label(target)] if target is not None else False
 
             return get_many2one
-        if isinstance(field, (Many2many, One2many)):
+        if isinstance(field, Many2many):
+            comodel = self.env[field.comodel]
+
+            def get_many2many(row: Row) -> list[int]:
+                ids = raw(row)
+                if len(ids) < 2:
+                    return list(ids)
+                # like the SQL join behind it, the ids come in the comodel's order
+                return comodel._ordered(ids)
+
+            return get_many2many
+        if isinstance(field, One2many):
             return lambda row: list(raw(row))
         if field.compute or field.related:
 
@@ -228,8 +240,11 @@ class Model:
             return by_label
         if field.type == "boolean":
             return lambda row: bool(raw(row))
-        empty = "" if field.type in ("char", "text", "html", "date", "datetime",
-                                     "selection") else 0  # fmt: skip
+        empty = (
+            ""
+            if field.type in ("char", "text", "html", "date", "datetime", "selection")
+            else 0
+        )
 
         def by_value(row: Row) -> Any:
             value = raw(row)
@@ -261,6 +276,7 @@ class Model:
                     template[name] = field.empty
             self._template = template
             self._callable_defaults = callables
+            self._required = [n for n in template if self._fields[n].required]
         return self._template
 
     def _context_defaults(self, vals: Row) -> Row:
@@ -313,7 +329,7 @@ class Model:
         self.table.insert(row)
         for name in later:
             self._write_special(rid, fields[name], vals[name])
-        self._check_required(row, template)
+        self._check_required(row, self._required)
         self._after_create(rid, vals)
         self._check_constraints([rid])
         return rid
@@ -466,8 +482,11 @@ class Model:
             active_test = self.sandbox.context.get("active_test", True)
         return bool(active_test) and not node.mentions("active")
 
-    def _search_node(self, node: domains.Node, active_test: bool | None = None,
-                     ) -> list[Row]:  # fmt: skip
+    def _search_node(
+        self,
+        node: domains.Node,
+        active_test: bool | None = None,
+    ) -> list[Row]:
         rows = self.table.rows
         ids, exact = node.candidates()
         if ids is None:
@@ -481,9 +500,14 @@ class Model:
             candidates = [row for row in candidates if row["active"]]
         return list(candidates)
 
-    def _search_rows(self, domain: Any, offset: int = 0, limit: int | None = None,
-                     order: str | None = None, active_test: bool | None = None,
-                     ) -> list[Row]:  # fmt: skip
+    def _search_rows(
+        self,
+        domain: Any,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        active_test: bool | None = None,
+    ) -> list[Row]:
         node = domains.compile_domain(self, domain)
         found = self._search_node(node, active_test)
         found = domains.sort_rows(self, found, order)
@@ -493,11 +517,21 @@ class Model:
             found = found[:limit]
         return found
 
-    def _search(self, domain: Any, offset: int = 0, limit: int | None = None,
-                order: str | None = None, active_test: bool | None = None,
-                ) -> list[int]:  # fmt: skip
+    def _search(
+        self,
+        domain: Any,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        active_test: bool | None = None,
+    ) -> list[int]:
         rows = self._search_rows(domain, offset, limit, order, active_test)
         return [row["id"] for row in rows]
+
+    def _ordered(self, ids: Iterable[int]) -> list[int]:
+        rows = self.table.rows
+        found = [rows[i] for i in ids if i in rows]
+        return [row["id"] for row in domains.sort_rows(self, found, None)]
 
     def _search_by_name(self, operator: str, value: Any) -> list[int]:
         name = self._rec_name or "display_name"
@@ -527,8 +561,13 @@ class Model:
         return found
 
     @api_model
-    def search(self, domain: Any, offset: int = 0, limit: int | None = None,
-               order: str | None = None) -> list[int]:  # fmt: skip
+    def search(
+        self,
+        domain: Any,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+    ) -> list[int]:
         return self._search(domain, offset, limit, order)
 
     @api_model
@@ -538,21 +577,35 @@ class Model:
         return min(count, limit) if limit else count
 
     @api_model
-    def search_read(self, domain: Any = None, fields: Any = None, offset: int = 0,
-                    limit: int | None = None, order: str | None = None,
-                    load: str = "_classic_read") -> list[Row]:  # fmt: skip
+    def search_read(
+        self,
+        domain: Any = None,
+        fields: Any = None,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        load: str = "_classic_read",
+    ) -> list[Row]:
         rows = self._search_rows(domain, offset, limit, order)
         return self._read_rows(rows, fields, load)
 
     @api_records
-    def read(self, ids: Any, fields: Any = None, load: str = "_classic_read",
-             ) -> list[Row]:  # fmt: skip
+    def read(
+        self,
+        ids: Any,
+        fields: Any = None,
+        load: str = "_classic_read",
+    ) -> list[Row]:
         table_rows = self.table.rows
         rows = [table_rows[i] for i in normalize_ids(ids) if i in table_rows]
         return self._read_rows(rows, fields, load)
 
-    def _read_rows(self, rows: list[Row], fields: Any, load: str | None = None,
-                   ) -> list[Row]:  # fmt: skip
+    def _read_rows(
+        self,
+        rows: list[Row],
+        fields: Any,
+        load: str | None = None,
+    ) -> list[Row]:
         names = [n for n in (fields or self._fields) if n != "id"]
         self._check_field_names(names)
         if load == "_classic_read":
@@ -589,8 +642,11 @@ class Model:
         return [[rid, self.display_name_of(rid)] for rid in ids]
 
     @api_model
-    def fields_get(self, allfields: Any = None, attributes: Any = None,
-                   ) -> dict[str, Any]:  # fmt: skip
+    def fields_get(
+        self,
+        allfields: Any = None,
+        attributes: Any = None,
+    ) -> dict[str, Any]:
         result = {}
         for name, field in self._fields.items():
             if allfields and name not in allfields:
@@ -618,8 +674,11 @@ class Model:
         return result
 
     @api_model
-    def check_access_rights(self, operation: str, raise_exception: bool = True,
-                            ) -> bool:  # fmt: skip
+    def check_access_rights(
+        self,
+        operation: str,
+        raise_exception: bool = True,
+    ) -> bool:
         try:
             self._check_rpc_access(operation)
         except Exception:

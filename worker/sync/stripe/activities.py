@@ -71,7 +71,7 @@ def close_activity(ctx: SyncContext, key: str, feedback: str) -> bool:
     if xref is None or xref.state != "open" or not xref.odoo_id:
         return False
     try:
-        ctx.odoo.call(
+        ctx.odoo.act(
             "mail.activity", "action_feedback", [xref.odoo_id], feedback=feedback
         )
     except PermanentError as error:

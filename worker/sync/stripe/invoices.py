@@ -162,7 +162,7 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
             )
 
     if view.status in POSTED_STATUSES and state == "draft":
-        ctx.odoo.call("account.move", "action_post", [move_id])
+        ctx.odoo.act("account.move", "action_post", [move_id])
         state = "posted"
         _record_state(ctx, view, move_id, state, "post")
     if state == "posted":
@@ -170,8 +170,8 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
 
     if view.status == "void" and state in ("draft", "posted"):
         if state == "posted":
-            ctx.odoo.call("account.move", "button_draft", [move_id])
-        ctx.odoo.call("account.move", "button_cancel", [move_id])
+            ctx.odoo.act("account.move", "button_draft", [move_id])
+        ctx.odoo.act("account.move", "button_cancel", [move_id])
         state = "cancelled"
         _record_state(ctx, view, move_id, state, "cancel")
     return move_id

@@ -108,7 +108,7 @@ def credit_note(
             )
         )
     ctx.odoo.call("account.move", "write", [move_id], {"invoice_line_ids": commands})
-    ctx.odoo.call("account.move", "action_post", [move_id])
+    ctx.odoo.act("account.move", "action_post", [move_id])
     ctx.audit(
         system="odoo",
         model="account.move",
@@ -351,8 +351,8 @@ def _void(ctx: SyncContext, note_id: str) -> None:
     if xref.state == "cancelled":
         raise Skip("credit note already cancelled")
     if xref.state == "posted":
-        ctx.odoo.call("account.move", "button_draft", [xref.odoo_id])
-    ctx.odoo.call("account.move", "button_cancel", [xref.odoo_id])
+        ctx.odoo.act("account.move", "button_draft", [xref.odoo_id])
+    ctx.odoo.act("account.move", "button_cancel", [xref.odoo_id])
     ctx.audit(
         system="odoo",
         model="account.move",

@@ -75,7 +75,8 @@ class InvoiceView:
 
 def invoice_line(line: dict[str, Any]) -> Line:
     price = line.get("price") or {}
-    pricing = (line.get("pricing") or {}).get("price_details") or {}
+    pricing_block = line.get("pricing") or {}
+    pricing = pricing_block.get("price_details") or {}
     parent = line.get("parent") or {}
     details = (
         parent.get("subscription_item_details")
@@ -89,8 +90,8 @@ def invoice_line(line: dict[str, Any]) -> Line:
         tax_rates.append(_id(rate))
     quantity = line.get("quantity") or 1
     unit = price.get("unit_amount")
-    if unit is None and pricing.get("unit_amount_decimal") not in (None, ""):
-        unit = int(float(pricing["unit_amount_decimal"]))
+    if unit is None and pricing_block.get("unit_amount_decimal") not in (None, ""):
+        unit = int(float(pricing_block["unit_amount_decimal"]))
     return Line(
         description=line.get("description") or "",
         amount=int(line.get("amount") or 0),

@@ -159,7 +159,7 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
         sync_lines(ctx, view, order_id)
 
     if view.status in LIVE and state == "draft":
-        ctx.odoo.call("sale.order", "action_confirm", [order_id])
+        ctx.odoo.act("sale.order", "action_confirm", [order_id])
         state = "sale"
         ctx.audit(
             system="odoo",
@@ -170,7 +170,7 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
         )
         _link(ctx, view, order_id, state)
     elif view.status in ENDED and state != "cancel":
-        ctx.odoo.call(
+        ctx.odoo.act(
             "sale.order",
             "action_cancel",
             [order_id],
