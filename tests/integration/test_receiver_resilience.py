@@ -36,7 +36,7 @@ SIGNATURE_HEADERS = [
     "X-Zendesk-Webhook-Signature-Timestamp",
 ]
 header_text = st.text(
-    alphabet=string.ascii_letters + string.digits + "=,.+/:-_ ", max_size=120
+    alphabet=string.ascii_letters + string.digits + "=,.+/:-_", max_size=120
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
