@@ -25,6 +25,7 @@ from webhooks.stripe import SIGNATURE_HEADER, parse_stripe, verify_stripe
 from webhooks.zendesk import parse_zendesk, verify_zendesk
 from worker.celery_app import make_producer
 from worker.inbox import enqueue, insert_events
+from worker.logs import configure as configure_logs
 from worker.metrics import WEBHOOK_EVENTS, WEBHOOK_SECONDS, WEBHOOKS, exposition
 from worker.settings import Settings, settings_or_exit
 from worker.store import Store, get_store
@@ -104,6 +105,7 @@ SOURCES: dict[str, Verifier] = {
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app (``gunicorn "webhooks:create_app()"``)."""
     settings = settings or settings_or_exit("receiver")
+    configure_logs()
     app = Flask("revsync")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     store = get_store(settings.database_url)

@@ -81,3 +81,11 @@ def _check_worker_settings(**_: Any) -> None:
     from worker.settings import settings_or_exit
 
     settings_or_exit("worker")
+
+
+@signals.setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    # Connecting this signal also stops Celery from reconfiguring the root logger.
+    from worker.logs import configure
+
+    configure()

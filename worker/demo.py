@@ -141,9 +141,11 @@ def _event(
 
 
 def run_demo(echo: Echo) -> int:
+    from worker.logs import configure
     from worker.odoo.sandbox import Sandbox, SandboxServer
     from worker.store import get_store
 
+    configure(level="WARNING")
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="revsync-demo-"))
         redis_url = os.environ.get("REDIS_URL")
@@ -174,6 +176,7 @@ def run_demo(echo: Echo) -> int:
             "ODOO_PASSWORD": ODOO["password"],
             "STRIPE_WEBHOOK_SECRET": DEMO_SECRET,
             "REVSYNC_ENV": "sandbox",
+            "REVSYNC_LOG_LEVEL": "WARNING",
         }
         settings = Settings(
             database_url=database_url,
