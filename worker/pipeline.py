@@ -124,12 +124,13 @@ def wake(runtime: Runtime, keys: set[str], done_id: int) -> list[int]:
             .where(InboxEvent.id.in_([row.id for row in rows]))
             .values(status=InboxStatus.RECEIVED, updated_at=utcnow())
         )
-    from worker.celery_app import app
     from worker.inbox import enqueue
     from worker.sync.registry import queue_for
 
     enqueue(
-        runtime.store, app, [(row.id, queue_for(row.source, row.type)) for row in rows]
+        runtime.store,
+        runtime.producer,
+        [(row.id, queue_for(row.source, row.type)) for row in rows],
     )
     return [row.id for row in rows]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 
 import redis
+from celery import Celery
 
+from worker.celery_app import make_producer
 from worker.mapping import Mapping
 from worker.mapping import current as current_mapping
 from worker.odoo.catalog import Catalog
@@ -31,6 +33,12 @@ class Runtime:
         return redis.Redis.from_url(
             self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
         )
+
+    @cached_property
+    def producer(self) -> Celery:
+        """Publishes follow-up tasks to this runtime's broker."""
+        assert self.settings.redis_url, "checked by settings_or_exit"
+        return make_producer(self.settings.redis_url)
 
     @property
     def mapping(self) -> Mapping:

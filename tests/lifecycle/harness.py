@@ -48,6 +48,9 @@ currencies = ["USD", "EUR", "JPY"]
 price_pro_monthly = "PRO-M"
 price_pro_yearly = "PRO-Y"
 price_team = "TEAM"
+# Plan changes bill new prices of the same products.
+prod_price_pro_monthly = "PRO-M"
+prod_price_team = "TEAM"
 """
 CREDENTIALS = {"db": "revsync", "username": "api", "password": "books-secret"}
 
@@ -67,6 +70,7 @@ class Books:
             db=CREDENTIALS["db"],
             username=CREDENTIALS["username"],
             password=CREDENTIALS["password"],
+            user_email="revsync-api@books.example",
         )
         for code, name in PRODUCTS.values():
             self.sandbox.create_direct(
@@ -220,16 +224,26 @@ class Books:
         }
 
     def duplicates(self) -> dict[str, int]:
-        """External references that more than one Odoo record carries."""
+        """External references that more than one record of a model carries."""
+        records = self.sandbox.records
         refs = Counter(
-            row["payment_reference"]
-            for row in self.sandbox.records(
+            f"account.move {row['payment_reference']}"
+            for row in records(
                 "account.move",
                 domain=[("move_type", "in", ["out_invoice", "out_refund"])],
             )
         )
         refs.update(
-            row["client_order_ref"] for row in self.sandbox.records("sale.order")
+            f"sale.order {row['client_order_ref']}" for row in records("sale.order")
         )
-        refs.update(row["memo"] for row in self.sandbox.records("account.payment"))
+        refs.update(
+            f"account.payment {row['memo']}" for row in records("account.payment")
+        )
+        refs.update(
+            f"res.partner {row['ref']}"
+            for row in records(
+                "res.partner",
+                domain=[("ref", "!=", False), ("active", "in", [True, False])],
+            )
+        )
         return {ref: n for ref, n in refs.items() if n > 1}

@@ -61,8 +61,16 @@ class MailThread:
 
     def _compute_activities(self: Any, row: Row) -> tuple[int, ...]:
         table = self.env["mail.activity"].table
+        models = self.env["ir.model"].table.rows
         ids = table.lookup("res_id", row["id"])
-        return tuple(sorted(i for i in ids if table.rows[i]["res_model"] == self._name))
+        # res_model is related to res_model_id.model, so only the id is stored.
+        return tuple(
+            sorted(
+                i
+                for i in ids
+                if models[table.rows[i]["res_model_id"]]["model"] == self._name
+            )
+        )
 
     def _compute_messages(self: Any, row: Row) -> tuple[int, ...]:
         table = self.env["mail.message"].table

@@ -138,7 +138,7 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
             state=state,
         )
 
-    if state == "draft" and view.status != "void":
+    if state == "draft":
         commands = line_commands(ctx, view)
         lines_hash = digest({"lines": commands})
         version = ctx.version("stripe", "invoice_lines", view.id)

@@ -16,7 +16,7 @@ from worker.money import to_amount
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
-from worker.sync.stripe.activities import open_activity
+from worker.sync.stripe.activities import close_activity, open_activity
 from worker.sync.stripe.keys import stripe_lock
 from worker.sync.stripe.partners import ensure_partner, set_lifecycle_tag
 from worker.sync.stripe.shapes import SubscriptionView, subscription_view
@@ -189,7 +189,10 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
     previous = ctx.version("stripe", "subscription", view.id)
     if previous is None or previous.status != view.status:
         set_lifecycle_tag(ctx, partner_id, view.status)
-    if event.type == "customer.subscription.trial_will_end":
+    if view.status != "trialing":
+        # The trial is over; its reminder has nothing left to remind of.
+        close_activity(ctx, f"trial:{view.id}", f"subscription {view.status}")
+    elif event.type == "customer.subscription.trial_will_end":
         open_activity(
             ctx,
             f"trial:{view.id}",
