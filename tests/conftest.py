@@ -37,6 +37,9 @@ PG_ADMIN_URL = os.environ.get(
     "REVSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"
 )
 STRIPE_SECRET = "whsec_test_secret_for_the_suite"
+# Two test runs on one machine at once need databases of their own (this one and
+# the next two are used).
+REDIS_DB = int(os.environ.get("REVSYNC_TEST_REDIS_DB", "11"))
 ODOO_CREDENTIALS = {"db": "revsync", "username": "api", "password": "api-secret"}
 
 
@@ -111,9 +114,15 @@ def redis_url() -> Iterator[str]:
         finally:
             server.stop()
         return
-    url = "redis://127.0.0.1:6379/11"
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
     yield url
+
+
+def sibling_redis(url: str, offset: int) -> str:
+    """Another database of the same Redis, for processes that must not share."""
+    base, _, db = url.rpartition("/")
+    return f"{base}/{(int(db) + offset) % 16}"
 
 
 @pytest.fixture(scope="session")
@@ -128,11 +137,19 @@ def redis_client(redis_url: str) -> redis.Redis:
 def odoo_server() -> Iterator[Any]:
     from worker.odoo.sandbox import Sandbox, SandboxServer
 
+    from tests.lifecycle.harness import PRODUCTS
+
     sandbox = Sandbox(
         db=ODOO_CREDENTIALS["db"],
         username=ODOO_CREDENTIALS["username"],
         password=ODOO_CREDENTIALS["password"],
+        # Odoo refuses to post chatter (activities done) for a user without one.
+        user_email="revsync-api@tests.example",
     )
+    for code, name in PRODUCTS.values():
+        sandbox.create_direct(
+            "product.product", {"name": name, "default_code": code, "type": "service"}
+        )
     server = SandboxServer(sandbox, host="127.0.0.1", port=0)
     server.start()
     try:
@@ -198,9 +215,19 @@ def idle_sandbox(odoo_server: Any, store: Store) -> Any:
 
 
 @pytest.fixture(scope="session")
-def service_env(pg_url: str, redis_url: str, odoo_server: Any) -> dict[str, str]:
+def mapping_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.lifecycle.harness import write_mapping
+
+    return write_mapping(tmp_path_factory.mktemp("mapping"))
+
+
+@pytest.fixture(scope="session")
+def service_env(
+    pg_url: str, redis_url: str, odoo_server: Any, mapping_path: str
+) -> dict[str, str]:
     """The environment a revsync process of this test run gets."""
     return {
+        "REVSYNC_CONFIG": mapping_path,
         **os.environ,
         "DATABASE_URL": pg_url,
         "REDIS_URL": redis_url,
@@ -226,6 +253,7 @@ def settings(service_env: dict[str, str]) -> Settings:
         odoo_password=service_env["ODOO_PASSWORD"],
         stripe_webhook_secret=STRIPE_SECRET,
         revsync_env="sandbox",
+        revsync_config=service_env["REVSYNC_CONFIG"],
     )
 
 

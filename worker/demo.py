@@ -159,7 +159,10 @@ def run_demo(echo: Echo) -> int:
         )
 
         sandbox = Sandbox(
-            db=ODOO["db"], username=ODOO["username"], password=ODOO["password"]
+            db=ODOO["db"],
+            username=ODOO["username"],
+            password=ODOO["password"],
+            user_email="revsync-api@demo.example",
         )
         odoo_server = SandboxServer(sandbox, host="127.0.0.1", port=0)
         odoo_server.start()

@@ -17,6 +17,7 @@ from tests.conftest import (
     ROOT,
     STRIPE_SECRET,
     WorkerProcess,
+    sibling_redis,
     stripe_customer,
     stripe_event,
     wait_until,
@@ -172,7 +173,7 @@ class TestServedProcesses:
     ) -> None:
         """revsync odoo sandbox + a worker + the receiver, read back with odoolib."""
         port = free_port()
-        redis_url = service_env["REDIS_URL"].rsplit("/", 1)[0] + "/12"
+        redis_url = sibling_redis(service_env["REDIS_URL"], 1)
         # A store of its own: this Odoo is not the one the session's store knows.
         env = dict(
             service_env,

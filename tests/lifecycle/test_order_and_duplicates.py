@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import sibling_redis
 from tests.lifecycle.harness import Books, write_mapping
 from worker.money import to_amount
 from worker.scenarios import StripeStory
@@ -106,7 +107,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
 @pytest.fixture(scope="module")
 def books_redis(redis_url: str) -> str:
     # A database no worker listens to: wake-ups published here are never consumed.
-    return redis_url.rsplit("/", 1)[0] + "/13"
+    return sibling_redis(redis_url, 2)
 
 
 @pytest.fixture(scope="module")

@@ -123,3 +123,15 @@ def sync_payment(ctx: SyncContext, event: Event) -> None:
 
     if payment.invoice is not None:
         clear_dunning(ctx, payment.invoice)
+
+
+@handles(
+    "stripe",
+    "payment_intent.payment_failed",
+    lock=stripe_lock,
+    queue="realtime",
+)
+def note_failed_payment_intent(ctx: SyncContext, event: Event) -> None:
+    """Dunning follows the invoice (invoice.payment_failed), which names the
+    attempt and the invoice; a failed PaymentIntent alone changes nothing in Odoo."""
+    raise Skip("dunning is booked from invoice.payment_failed")
