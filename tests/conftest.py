@@ -135,9 +135,8 @@ def redis_client(redis_url: str) -> redis.Redis:
 
 @pytest.fixture(scope="session")
 def odoo_server() -> Iterator[Any]:
-    from worker.odoo.sandbox import Sandbox, SandboxServer
-
     from tests.lifecycle.harness import PRODUCTS
+    from worker.odoo.sandbox import Sandbox, SandboxServer
 
     sandbox = Sandbox(
         db=ODOO_CREDENTIALS["db"],

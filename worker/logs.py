@@ -12,7 +12,6 @@ import sys
 
 import structlog
 
-
 _configured = False
 
 
