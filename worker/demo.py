@@ -2,8 +2,9 @@
 
 It starts a Redis server of its own (unless REDIS_URL is set), keeps the SQL store
 in SQLite in a temporary folder (unless DATABASE_URL is set), serves the Odoo sandbox
-and the receiver on loopback, runs a real Celery worker, sends signed Stripe events
-over HTTP and prints what landed in Odoo.
+and the receiver on loopback, runs a real Celery worker, sends the signed Stripe
+events of one customer's lifecycle over HTTP (sign-up to churn, with a failed
+payment and a refund) and prints the books that resulted in Odoo.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from worker.embedded import EmbeddedRedis, free_port
+from worker.scenarios import StripeStory
 from worker.settings import Settings
 from worker.stripe_signing import sign
 
@@ -98,46 +100,155 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def demo_events(now: int) -> list[dict[str, Any]]:
-    """A new customer, then an update of its address a few seconds later."""
-    customer: dict[str, Any] = {
-        "id": "cus_DemoAcme01",
-        "object": "customer",
-        "name": "Acme Analytics GmbH",
-        "email": "billing@acme-analytics.example",
-        "phone": "+49 30 1234567",
-        "address": {
-            "line1": "Torstrasse 1",
-            "line2": None,
-            "city": "Berlin",
-            "postal_code": "10119",
-            "country": "DE",
-            "state": None,
-        },
-        "metadata": {},
-        "livemode": False,
-        "created": now - 5,
-    }
-    moved = dict(customer, address=dict(customer["address"], line1="Torstrasse 9"))
-    return [
-        _event("evt_demo_customer_created", "customer.created", customer, now - 5),
-        _event("evt_demo_customer_updated", "customer.updated", moved, now),
-    ]
+DEMO_MAPPING = """
+[odoo]
+currencies = ["EUR", "USD"]
+
+[products]
+prod_pro = "PRO"
+prod_team = "TEAM"
+"""
+DEMO_PRODUCTS = {"PRO": "Pro plan", "TEAM": "Team plan"}
 
 
-def _event(
-    event_id: str, kind: str, obj: dict[str, Any], created: int
-) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2025-03-31.basil",
-        "created": created,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "type": kind,
-        "data": {"object": obj},
+def demo_story() -> StripeStory:
+    """One customer: trial, payments, a failure, an upgrade, a refund, churn."""
+    story = StripeStory(
+        customer_id="cus_DemoAcme01", shape="basil", currency="eur", prefix="demo"
+    )
+    story.customer_created(
+        "Acme Analytics GmbH",
+        "billing@acme-analytics.example",
+        "DE",
+        address={"line1": "Torstrasse 1", "city": "Berlin", "postal_code": "10119"},
+    )
+    subscription = story.subscribe("price_pro_monthly", "prod_pro", 4900, 1, trial=True)
+    story.trial_will_end(subscription)
+    story.activate(subscription)
+    first = story.invoice(subscription)
+    story.finalize(first)
+    story.pay(first)
+    second = story.invoice(subscription)
+    story.finalize(second)
+    story.fail_payment(second)
+    story.pay(second)
+    story.recover(subscription)
+    story.change_plan(subscription, quantity=3, unit_amount=4900)
+    third = story.invoice(subscription)
+    story.finalize(third)
+    payment = story.pay(third)
+    story.refund(payment, amount=4900)
+    story.cancel(subscription)
+    return story
+
+
+def table(echo: Echo, title: str, header: list[str], rows: list[list[Any]]) -> None:
+    """Print ``rows`` under ``header`` in aligned columns."""
+    cells = [header, *[[str(value) for value in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    echo("")
+    echo(title)
+    for index, row in enumerate(cells):
+        echo("  " + "  ".join(value.ljust(widths[i]) for i, value in enumerate(row)))
+        if index == 0:
+            echo("  " + "  ".join("-" * width for width in widths))
+
+
+def print_books(echo: Echo, connection: Any) -> int:
+    """Read the books back through odoo-client-lib and print them; return partners."""
+
+    def read(model: str, domain: list[Any], fields: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = connection.get_service("object").execute_kw(
+            connection.database,
+            connection.user_id,
+            connection.password,
+            model,
+            "search_read",
+            [domain],
+            {"fields": fields, "order": "id"},
+        )
+        return rows
+
+    partners = read(
+        "res.partner",
+        [("ref", "=", "cus_DemoAcme01")],
+        ["id", "name", "ref", "city", "country_id", "category_id"],
+    )
+    tags = {
+        row["id"]: row["name"] for row in read("res.partner.category", [], ["name"])
     }
+    table(
+        echo,
+        "Customer (res.partner)",
+        ["id", "name", "Stripe id", "city", "country", "tags"],
+        [
+            [
+                p["id"],
+                p["name"],
+                p["ref"],
+                p["city"],
+                p["country_id"][1],
+                ", ".join(tags[t] for t in p["category_id"]),
+            ]
+            for p in partners
+        ],
+    )
+    orders = read(
+        "sale.order", [], ["name", "client_order_ref", "state", "amount_untaxed"]
+    )
+    table(
+        echo,
+        "Contract (sale.order)",
+        ["order", "subscription", "state", "untaxed"],
+        [
+            [o["name"], o["client_order_ref"], o["state"], o["amount_untaxed"]]
+            for o in orders
+        ],
+    )
+    moves = read(
+        "account.move",
+        [("move_type", "in", ["out_invoice", "out_refund"])],
+        [
+            "name",
+            "move_type",
+            "payment_reference",
+            "state",
+            "payment_state",
+            "amount_total",
+            "amount_residual",
+            "currency_id",
+        ],
+    )
+    table(
+        echo,
+        "Invoices and credit notes (account.move)",
+        ["number", "type", "Stripe id", "state", "payment", "total", "due"],
+        [
+            [
+                m["name"],
+                m["move_type"],
+                m["payment_reference"],
+                m["state"],
+                m["payment_state"],
+                f"{m['amount_total']:.2f} {m['currency_id'][1]}",
+                f"{m['amount_residual']:.2f}",
+            ]
+            for m in moves
+        ],
+    )
+    payments = read(
+        "account.payment", [], ["name", "memo", "payment_type", "amount", "state"]
+    )
+    table(
+        echo,
+        "Payments in the Stripe journal (account.payment)",
+        ["number", "Stripe id", "direction", "amount", "state"],
+        [
+            [p["name"], p["memo"], p["payment_type"], f"{p['amount']:.2f}", p["state"]]
+            for p in payments
+        ],
+    )
+    return len(partners)
 
 
 def run_demo(echo: Echo) -> int:
@@ -164,6 +275,13 @@ def run_demo(echo: Echo) -> int:
             password=ODOO["password"],
             user_email="revsync-api@demo.example",
         )
+        for code, name in DEMO_PRODUCTS.items():
+            sandbox.create_direct(
+                "product.product",
+                {"name": name, "default_code": code, "type": "service"},
+            )
+        mapping = workdir / "mapping.toml"
+        mapping.write_text(DEMO_MAPPING)
         odoo_server = SandboxServer(sandbox, host="127.0.0.1", port=0)
         odoo_server.start()
         stack.callback(odoo_server.stop)
@@ -180,6 +298,7 @@ def run_demo(echo: Echo) -> int:
             "STRIPE_WEBHOOK_SECRET": DEMO_SECRET,
             "REVSYNC_ENV": "sandbox",
             "REVSYNC_LOG_LEVEL": "WARNING",
+            "REVSYNC_CONFIG": str(mapping),
         }
         settings = Settings(
             database_url=database_url,
@@ -195,7 +314,8 @@ def run_demo(echo: Echo) -> int:
         receiver = stack.enter_context(serve_receiver(settings))
         echo(f"receiver: {receiver}/webhooks/stripe")
 
-        events = demo_events(int(time.time()))
+        events = demo_story().events
+        echo(f"sending {len(events)} Stripe events: a customer's lifecycle")
         for event in events:
             body = json.dumps(event).encode()
             response = requests.post(
@@ -207,8 +327,7 @@ def run_demo(echo: Echo) -> int:
                 },
                 timeout=10,
             )
-            answer = response.text.strip()
-            echo(f"sent {event['type']}: HTTP {response.status_code} {answer}")
+            echo(f"  {event['type']:<40} HTTP {response.status_code}")
             if response.status_code != 200:
                 return 1
 
@@ -236,22 +355,12 @@ def run_demo(echo: Echo) -> int:
             login=ODOO["username"],
             password=ODOO["password"],
         )
-        partners = connection.get_model("res.partner").search_read(
-            [("ref", "=", "cus_DemoAcme01")],
-            ["id", "name", "ref", "street", "city", "country_id"],
-        )
+        connection.check_login()
+        partners = print_books(echo, connection)
         echo("")
-        echo("Odoo now holds:")
-        for partner in partners:
-            country = partner["country_id"][1] if partner["country_id"] else "-"
-            echo(
-                f"  res.partner {partner['id']}: {partner['name']} "
-                f"(ref {partner['ref']}, {partner['street']}, {partner['city']}, "
-                f"{country})"
-            )
         echo(
-            "  external id: revsync.stripe_customer_cus_DemoAcme01 -> "
+            "external id revsync.stripe_customer_cus_DemoAcme01 -> "
             f"{sandbox.xmlid('revsync.stripe_customer_cus_DemoAcme01')}"
         )
-        return 0 if len(partners) == 1 else 1
+        return 0 if partners == 1 else 1
     return 1
