@@ -119,6 +119,10 @@ class Books:
                 self._run(inbox_id)
         raise AssertionError(f"events still waiting: {self.pending_reasons()}")
 
+    def apply(self, inbox_id: int) -> None:
+        """Apply one event; a wait for a prerequisite leaves it waiting."""
+        self._run(inbox_id)
+
     def _run(self, inbox_id: int) -> None:
         try:
             process_inbox_event(self.runtime, inbox_id)

@@ -48,7 +48,7 @@ class Catalog:
     def tag(self, name: str) -> int:
         """The partner tag of that name, created the first time it is needed."""
         key = ("res.partner.category", name)
-        if key not in self._ids:
+        if not self._ids.get(key):
             rows = self.client.search_read(
                 "res.partner.category", [("name", "=", name)], ["id"], limit=1
             )
@@ -61,15 +61,21 @@ class Catalog:
         return self._ids[key]
 
     def known_tag_ids(self, names: Iterable[str]) -> list[int]:
-        """Ids of the tags among ``names`` that exist already (no creation)."""
+        """Ids of the tags among ``names`` that exist already (no creation).
+
+        A tag found missing is remembered as missing (0): revsync creates its tags
+        only through ``tag()``, which replaces that entry.
+        """
+        names = list(names)
         wanted = [n for n in names if ("res.partner.category", n) not in self._ids]
         if wanted:
-            for row in self.client.search_read(
-                "res.partner.category", [("name", "in", wanted)], ["id", "name"]
-            ):
-                self._ids[("res.partner.category", row["name"])] = int(row["id"])
-        return [
-            self._ids[("res.partner.category", n)]
-            for n in names
-            if ("res.partner.category", n) in self._ids
-        ]
+            found = {
+                row["name"]: int(row["id"])
+                for row in self.client.search_read(
+                    "res.partner.category", [("name", "in", wanted)], ["id", "name"]
+                )
+            }
+            for name in wanted:
+                self._ids[("res.partner.category", name)] = found.get(name, 0)
+        ids = [self._ids[("res.partner.category", n)] for n in names]
+        return [tag_id for tag_id in ids if tag_id]

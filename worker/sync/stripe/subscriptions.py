@@ -68,7 +68,6 @@ def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
         if item_id not in wanted and xref is not None and xref.odoo_id:
             commands.append((1, int(xref.odoo_id), {"product_uom_qty": 0}))
 
-    before = set(_order_lines(ctx, order_id)) if new_items else set()
     ctx.odoo.call("sale.order", "write", [order_id], {"order_line": commands})
     ctx.audit(
         system="odoo",
@@ -78,8 +77,10 @@ def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
         fields=["order_line"],
     )
     if new_items:
-        # New lines get ids in the order of the commands that created them.
-        created = sorted(set(_order_lines(ctx, order_id)) - before)
+        # New lines get ids in the order of the commands that created them; every
+        # other line of the order is one revsync already knows.
+        mine = {int(x.odoo_id) for x in known.values() if x is not None and x.odoo_id}
+        created = sorted(set(_order_lines(ctx, order_id)) - mine)
         for item_id, line_id in zip(new_items, created, strict=True):
             ctx.link(
                 "stripe",
