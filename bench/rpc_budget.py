@@ -121,9 +121,8 @@ def measure(redis_url: str) -> dict[str, list[int]]:
 def report(costs: dict[str, list[int]]) -> list[str]:
     """Print the table; return the event types over budget."""
     over = []
-    print(
-        f"{'event type':<40} {'max':>4} {'mean':>6} {'budget':>6}  what the budget pays for"
-    )
+    header = f"{'event type':<40} {'max':>4} {'mean':>6} {'budget':>6}"
+    print(f"{header}  what the budget pays for")
     for event_type in sorted(costs):
         calls = costs[event_type]
         budget, reason = BUDGET.get(event_type, DEFAULT_BUDGET)
