@@ -272,3 +272,78 @@ class TestServedProcesses:
             sandbox.terminate()
             receiver.wait(timeout=30)
             sandbox.wait(timeout=30)
+
+
+class TestOdooCheck:
+    def test_a_configured_odoo_passes_every_check(self, service_env) -> None:
+        result = run([REVSYNC, "odoo", "check"], service_env)
+
+        assert result.returncode == 0, result.stdout
+        names = [
+            line.split(":")[0].removeprefix("ok   ")
+            for line in result.stdout.splitlines()
+        ]
+        assert names == [
+            "reachable",
+            "version",
+            "login",
+            "modules",
+            "journal",
+            "sales journal",
+            "products",
+            "api user e-mail",
+        ]
+
+    def test_an_unreachable_odoo_is_named_with_its_url(self, service_env) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        result = run([REVSYNC, "odoo", "check"], dict(service_env, ODOO_URL=url))
+
+        assert result.returncode == 1
+        assert result.stdout.startswith(f"FAIL reachable: {url} does not answer")
+
+    def test_a_wrong_password_fails_the_login_check(self, service_env) -> None:
+        result = run(
+            [REVSYNC, "odoo", "check"], dict(service_env, ODOO_PASSWORD="wrong")
+        )
+
+        assert result.returncode == 1
+        assert "FAIL login: database revsync refused" in result.stdout
+        assert "wrong" not in result.stdout
+
+    def test_an_unmapped_product_is_named(self, service_env, tmp_path) -> None:
+        mapping = tmp_path / "mapping.toml"
+        mapping.write_text('[products]\nprice_x = "NOT-IN-ODOO"\n')
+
+        result = run(
+            [REVSYNC, "odoo", "check"], dict(service_env, REVSYNC_CONFIG=str(mapping))
+        )
+
+        assert result.returncode == 1
+        assert "FAIL products: no product with internal reference NOT-IN-ODOO" in (
+            result.stdout
+        )
+
+
+class TestMetrics:
+    def test_metrics_count_the_deliveries_by_outcome(
+        self, receiver_url, post_stripe
+    ) -> None:
+        def accepted() -> float:
+            text = requests.get(f"{receiver_url}/metrics", timeout=10).text
+            for line in text.splitlines():
+                if line.startswith(
+                    'revsync_webhook_requests_total{outcome="accepted",source="stripe"}'
+                ):
+                    return float(line.rsplit(" ", 1)[1])
+            return 0.0
+
+        before = accepted()
+        post_stripe(stripe_event("customer.created", stripe_customer()))
+        post_stripe(stripe_event("customer.created", stripe_customer()), secret="bad")
+
+        assert accepted() == before + 1
+        text = requests.get(f"{receiver_url}/metrics", timeout=10).text
+        assert (
+            'revsync_webhook_requests_total{outcome="bad_signature",source="stripe"}'
+            in text
+        )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from worker.errors import PermanentError, RetryableError
+from worker.mapping import load as load_mapping
 from worker.odoo.client import OdooClient
 from worker.settings import Settings
 
@@ -20,8 +21,14 @@ class Check:
     detail: str
 
 
-def run_checks(settings: Settings, journal_name: str = "Stripe") -> Iterator[Check]:
+def run_checks(settings: Settings) -> Iterator[Check]:
     """Yield one result per check, stopping where later checks cannot run."""
+    try:
+        mapping = load_mapping(settings.revsync_config)
+    except PermanentError as error:
+        yield Check("mapping", False, str(error))
+        return
+    journal_name = mapping.stripe_journal
     assert settings.odoo_url and settings.odoo_db and settings.odoo_username
     assert settings.odoo_password
     client = OdooClient(
@@ -87,4 +94,49 @@ def run_checks(settings: Settings, journal_name: str = "Stripe") -> Iterator[Che
         f"bank journal {journal_name!r} ({bank[0]['code']})"
         if bank
         else f"no bank journal named {journal_name!r}: create it in Invoicing",
+    )
+    sales = client.search_read(
+        "account.journal", [("name", "=", mapping.sales_journal)], ["type"]
+    )
+    yield Check(
+        "sales journal",
+        any(row["type"] == "sale" for row in sales),
+        f"sales journal {mapping.sales_journal!r}"
+        if sales
+        else f"no sales journal named {mapping.sales_journal!r}",
+    )
+
+    codes = sorted(
+        {*mapping.products.values(), *filter(None, [mapping.fallback_product])}
+    )
+    found = (
+        {
+            row["default_code"]
+            for row in client.search_read(
+                "product.product", [("default_code", "in", codes)], ["default_code"]
+            )
+        }
+        if codes
+        else set()
+    )
+    missing_codes = [code for code in codes if code not in found]
+    yield Check(
+        "products",
+        bool(codes) and not missing_codes,
+        f"{len(codes)} mapped product(s) found"
+        if codes and not missing_codes
+        else "no products mapped: add [products] to the mapping file"
+        if not codes
+        else "no product with internal reference " + ", ".join(missing_codes),
+    )
+
+    user = client.read("res.users", [uid], ["email"])
+    has_email = bool(user and user[0].get("email"))
+    yield Check(
+        "api user e-mail",
+        has_email,
+        "set"
+        if has_email
+        else "the API user needs an e-mail address: Odoo refuses "
+        "to complete activities (chatter) for a user without one",
     )
