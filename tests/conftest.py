@@ -37,6 +37,7 @@ PG_ADMIN_URL = os.environ.get(
     "REVSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"
 )
 STRIPE_SECRET = "whsec_test_secret_for_the_suite"
+OPERATOR_TOKEN = "operator-token-for-the-suite"
 # Two test runs on one machine at once need databases of their own (this one and
 # the next two are used).
 REDIS_DB = int(os.environ.get("REVSYNC_TEST_REDIS_DB", "11"))
@@ -235,6 +236,7 @@ def service_env(
         "ODOO_USERNAME": ODOO_CREDENTIALS["username"],
         "ODOO_PASSWORD": ODOO_CREDENTIALS["password"],
         "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        "REVSYNC_OPERATOR_TOKEN": OPERATOR_TOKEN,
         "REVSYNC_ENV": "sandbox",
         "REVSYNC_LOCK_WAIT": "0.2",
         "PYTHONUNBUFFERED": "1",
@@ -253,6 +255,7 @@ def settings(service_env: dict[str, str]) -> Settings:
         stripe_webhook_secret=STRIPE_SECRET,
         revsync_env="sandbox",
         revsync_config=service_env["REVSYNC_CONFIG"],
+        revsync_operator_token=OPERATOR_TOKEN,
     )
 
 

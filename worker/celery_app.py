@@ -8,6 +8,7 @@ the SQL store.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery, signals
@@ -84,8 +85,11 @@ def _check_worker_settings(**_: Any) -> None:
 
 
 @signals.setup_logging.connect
-def _configure_logging(**_: Any) -> None:
+def _configure_logging(loglevel: Any = None, **_: Any) -> None:
     # Connecting this signal also stops Celery from reconfiguring the root logger.
+    import logging
+
     from worker.logs import configure
 
-    configure()
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
+    configure(level=os.environ.get("REVSYNC_LOG_LEVEL") or level)

@@ -41,6 +41,6 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(threshold, logging.WARNING), stream=sys.stderr)
+    logging.basicConfig(level=threshold, stream=sys.stderr)
     # The development server logs every request line; production runs gunicorn.
     logging.getLogger("werkzeug").setLevel(max(threshold, logging.WARNING))
