@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app (``gunicorn "webhooks:create_app()"``)."""
     settings = settings or settings_or_exit("receiver")
     configure_logs()
-    app = Flask("revsync")
+    app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     store = get_store(settings.database_url)
     assert settings.redis_url, "checked by settings_or_exit"
