@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         default=150, ge=10, validation_alias="REVSYNC_LOCK_TIMEOUT"
     )
     lock_wait: float = Field(default=0.5, gt=0, validation_alias="REVSYNC_LOCK_WAIT")
-    max_attempts: int = Field(default=8, ge=1, validation_alias="REVSYNC_MAX_ATTEMPTS")
+    max_attempts: int = Field(default=10, ge=1, validation_alias="REVSYNC_MAX_ATTEMPTS")
     max_wait_seconds: int = Field(
         default=3600, ge=1, validation_alias="REVSYNC_MAX_WAIT"
     )

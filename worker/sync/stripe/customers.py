@@ -9,6 +9,10 @@ from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
 from worker.sync.stripe.keys import stripe_lock
 
+# Stripe stamps events in whole seconds; a customer created and updated in the same
+# second is ordered by what the events mean, never by when they arrive.
+CUSTOMER_RANK = {"customer.created": 0, "customer.updated": 1, "customer.deleted": 2}
+
 
 def partner_values(customer: dict[str, Any]) -> dict[str, Any]:
     """The res.partner fields Stripe owns for a customer only Stripe knows."""
@@ -41,7 +45,8 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
     """Create or update the partner of a Stripe customer."""
     customer = event.object
     customer_id = str(customer["id"])
-    if ctx.is_stale("stripe", "customer", customer_id, event.created):
+    rank = CUSTOMER_RANK.get(event.type, 0)
+    if ctx.is_stale("stripe", "customer", customer_id, event.created, rank):
         raise Skip("stale: a newer state of this customer was applied already")
 
     values = partner_values(customer)
@@ -53,7 +58,8 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
             "stripe",
             "customer",
             customer_id,
-            source_ts=max(event.created, version.source_ts),
+            source_ts=event.created,
+            rank=rank,
             values_hash=values_hash,
         )
         raise Skip("unchanged: the partner already holds these values")
@@ -76,6 +82,7 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
         "customer",
         customer_id,
         source_ts=event.created,
+        rank=rank,
         values_hash=values_hash,
     )
 
@@ -106,7 +113,12 @@ def archive_customer(ctx: SyncContext, event: Event) -> None:
         state="archived",
     )
     ctx.set_version(
-        "stripe", "customer", customer_id, source_ts=event.created, status="deleted"
+        "stripe",
+        "customer",
+        customer_id,
+        source_ts=event.created,
+        rank=CUSTOMER_RANK["customer.deleted"],
+        status="deleted",
     )
 
 
