@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from worker.errors import PermanentError
-from worker.odoo.client import OdooClient
+from worker.odoo.client import OdooClient, external_id, qualified
 
 
 class Catalog:
@@ -46,36 +46,18 @@ class Catalog:
         return [self._lookup("account.tax", "name", name, "tax") for name in names]
 
     def tag(self, name: str) -> int:
-        """The partner tag of that name, created the first time it is needed."""
+        """The partner tag of that name, created the first time it is needed.
+
+        revsync's tags carry an external id of their own, so two workers that
+        create the same tag at once still make one.
+        """
         key = ("res.partner.category", name)
-        if not self._ids.get(key):
-            rows = self.client.search_read(
-                "res.partner.category", [("name", "=", name)], ["id"], limit=1
+        if key not in self._ids:
+            xmlid = qualified(external_id("revsync", "partner_tag", name.lower()))
+            self._ids[key] = self.client.load_record(
+                "res.partner.category", xmlid, {"name": name}
             )
-            if rows:
-                self._ids[key] = int(rows[0]["id"])
-            else:
-                self._ids[key] = int(
-                    self.client.call("res.partner.category", "create", {"name": name})
-                )
         return self._ids[key]
 
-    def known_tag_ids(self, names: Iterable[str]) -> list[int]:
-        """Ids of the tags among ``names`` that exist already (no creation).
-
-        A tag found missing is remembered as missing (0): revsync creates its tags
-        only through ``tag()``, which replaces that entry.
-        """
-        names = list(names)
-        wanted = [n for n in names if ("res.partner.category", n) not in self._ids]
-        if wanted:
-            found = {
-                row["name"]: int(row["id"])
-                for row in self.client.search_read(
-                    "res.partner.category", [("name", "in", wanted)], ["id", "name"]
-                )
-            }
-            for name in wanted:
-                self._ids[("res.partner.category", name)] = found.get(name, 0)
-        ids = [self._ids[("res.partner.category", n)] for n in names]
-        return [tag_id for tag_id in ids if tag_id]
+    def tag_ids(self, names: Iterable[str]) -> list[int]:
+        return [self.tag(name) for name in names]

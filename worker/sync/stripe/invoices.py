@@ -140,18 +140,23 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
 
     if state == "draft":
         commands = line_commands(ctx, view)
-        lines_hash = digest({"lines": commands})
+        # Stripe numbers an invoice when it finalizes it, after the draft exists.
+        reference = view.number or view.id
+        lines_hash = digest({"lines": commands, "ref": reference})
         version = ctx.version("stripe", "invoice_lines", view.id)
         if version is None or version.values_hash != lines_hash:
             ctx.odoo.call(
-                "account.move", "write", [move_id], {"invoice_line_ids": commands}
+                "account.move",
+                "write",
+                [move_id],
+                {"invoice_line_ids": commands, "ref": reference},
             )
             ctx.audit(
                 system="odoo",
                 model="account.move",
                 record_id=move_id,
                 operation="write",
-                fields=["invoice_line_ids"],
+                fields=["invoice_line_ids", "ref"],
             )
             ctx.set_version(
                 "stripe",
@@ -242,6 +247,8 @@ def sync_invoice(ctx: SyncContext, event: Event) -> None:
         register_payment(ctx, payment)
     if view.status == "paid":
         clear_dunning(ctx, view.id)
+    if view.status in ("paid", "void"):
+        close_activity(ctx, f"uncollectible:{view.id}", f"invoice {view.status}")
     if view.status == "uncollectible" and not stale:
         open_activity(
             ctx,

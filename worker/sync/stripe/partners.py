@@ -70,7 +70,7 @@ def set_lifecycle_tag(ctx: SyncContext, partner_id: int, status: str) -> None:
         for key, name in ctx.mapping.tags.items()
         if name != wanted and key != "dunning"
     ]
-    commands: list[Any] = [(3, tag_id) for tag_id in ctx.catalog.known_tag_ids(others)]
+    commands: list[Any] = [(3, tag_id) for tag_id in ctx.catalog.tag_ids(others)]
     commands.append((4, ctx.catalog.tag(wanted)))
     ctx.odoo.call("res.partner", "write", [partner_id], {"category_id": commands})
     ctx.audit(

@@ -22,6 +22,8 @@ from worker.sync.stripe.shapes import PaymentView, invoice_view, payment_view
 def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
     """The posted Odoo move of a Stripe invoice, fetched from Stripe if need be."""
     xref = ctx.xref("stripe", "invoice", invoice_id)
+    if xref is not None:
+        ctx.account_id = xref.account_id
     if xref is not None and xref.state == "posted" and xref.odoo_id:
         return int(xref.odoo_id)
     api = stripe_api(ctx.runtime.settings)
@@ -36,6 +38,8 @@ def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
     obj = api.get(f"/v1/invoices/{invoice_id}")
     move_id = ensure_invoice(ctx, invoice_view(obj), int(obj.get("created") or 0))
     xref = ctx.xref("stripe", "invoice", invoice_id)
+    if xref is not None:
+        ctx.account_id = xref.account_id
     if xref is None or xref.state != "posted":
         raise PrerequisiteMissing(
             f"stripe invoice {invoice_id} is not finalized yet",

@@ -295,19 +295,65 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
     invoice_id = ref_id(note.get("invoice"))
     if invoice_id is None:
         raise Skip("credit note without an invoice")
+    voided = note.get("status") == "void" or event.type == "credit_note.voided"
+    rank = 1 if voided else 0
+    if ctx.is_stale("stripe", "credit_note", note_id, event.created, rank):
+        raise Skip("stale: a newer state of this credit note was applied already")
     invoice = ctx.xref("stripe", "invoice", invoice_id)
-    if invoice is None or not invoice.odoo_id:
+    if invoice is not None:
+        ctx.account_id = invoice.account_id
+    if voided:
+        # Remember the void first: a creation arriving later is then stale.
+        ctx.set_version(
+            "stripe",
+            "credit_note",
+            note_id,
+            source_ts=event.created,
+            rank=rank,
+            status="void",
+        )
+        _void(ctx, note_id)
+        return
+    # Crediting a draft would leave the two unreconciled: wait for the posting.
+    if invoice is None or not invoice.odoo_id or invoice.state != "posted":
         raise PrerequisiteMissing(
-            f"waiting for stripe invoice {invoice_id}",
+            f"waiting for stripe invoice {invoice_id} to be finalized",
             key=f"stripe:invoice:{invoice_id}",
             delay=2,
         )
-    ctx.account_id = invoice.account_id
     currency = str(note.get("currency") or "")
-
-    if note.get("status") == "void" or event.type == "credit_note.voided":
-        _void(ctx, note_id)
-        return
+    listed = [
+        ref_id(r.get("refund") if isinstance(r, dict) else r)
+        for r in note.get("refunds") or []
+    ] + [ref_id(note.get("refund"))]
+    refund_ids = [refund_id for refund_id in listed if refund_id]
+    # A refund booked before this note arrived has its own credit note already.
+    booked = [
+        refund_id
+        for refund_id in refund_ids
+        if (xref := ctx.xref("stripe", "refund", refund_id)) is not None
+        and xref.odoo_id
+    ]
+    if booked and booked == refund_ids:
+        ctx.link(
+            "stripe",
+            "credit_note",
+            note_id,
+            odoo_model=None,
+            odoo_id=None,
+            account_id=ctx.account_id,
+            parent_id=booked[0],
+            state="covered",
+        )
+        ctx.set_version(
+            "stripe",
+            "credit_note",
+            note_id,
+            source_ts=event.created,
+            rank=rank,
+            status="covered",
+        )
+        raise Skip("the refunds of this credit note are booked as credit notes")
 
     lines = [
         (
@@ -327,11 +373,7 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         lines=lines,
         reason="Stripe credit note",
     )
-    refund_ids = [
-        ref_id(r.get("refund") if isinstance(r, dict) else r)
-        for r in note.get("refunds") or []
-    ] + [ref_id(note.get("refund"))]
-    for refund_id in filter(None, refund_ids):
+    for refund_id in refund_ids:
         # The refund is paid against this credit note instead of one of its own.
         ctx.link(
             "stripe",
@@ -342,6 +384,14 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
             account_id=ctx.account_id,
             parent_id=note_id,
         )
+    ctx.set_version(
+        "stripe",
+        "credit_note",
+        note_id,
+        source_ts=event.created,
+        rank=rank,
+        status="issued",
+    )
 
 
 def _void(ctx: SyncContext, note_id: str) -> None:
