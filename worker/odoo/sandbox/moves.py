@@ -1091,8 +1091,25 @@ class Move(MailThread, Model):
             if (
                 reversed_id
                 and self.table.rows.get(reversed_id, {}).get("state") == "posted"
+                and self._offsets_fully(reversed_id, rid)
             ):
                 self._reconcile_moves([reversed_id, rid])
+
+    def _offsets_fully(self, *ids: int) -> bool:
+        """Whether the open receivables of the moves cancel out exactly.
+
+        Odoo reconciles a posted reversal with its origin by itself only then: a
+        credit note for part of an invoice, or for an invoice already partly paid,
+        stays open for someone to match.
+        """
+        lines = self.env["account.move.line"].table.rows
+        residual = sum(
+            lines[line]["amount_residual"]
+            for rid in ids
+            for line in self._receivable_lines(rid)
+        )
+        currency = self.env["res.currency"].table.rows[self.sandbox.company_currency]
+        return abs(residual) < 10 ** -int(currency.get("decimal_places", 2)) / 2
 
     def _next_name(self, move: Row, payment: bool = False) -> str:
         journal = self.env["account.journal"].table.rows[move["journal_id"]]
