@@ -184,14 +184,16 @@ class OdooClient:
         except Exception as error:  # noqa: BLE001
             raise classify(error) from None
 
-    def act(self, model: str, method: str, ids: Sequence[int], **kw: Any) -> Any:
+    def act(
+        self, model: str, method: str, ids: Sequence[int], *args: Any, **kw: Any
+    ) -> Any:
         """Call a button or action method, some of which return None.
 
         Odoo commits before it marshals the reply, and it cannot marshal None, so
         for these methods the "cannot marshal" fault means the work was done.
         """
         try:
-            return self.call(model, method, list(ids), **kw)
+            return self.call(model, method, list(ids), *args, **kw)
         except UnreadableReply:
             return None
 

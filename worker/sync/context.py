@@ -115,6 +115,15 @@ class SyncContext:
                 )
             ).one_or_none()
 
+    def xref_by_odoo(self, odoo_model: str, odoo_id: int) -> CrossReference | None:
+        with self.runtime.store.session() as session:
+            return session.scalars(
+                select(CrossReference).where(
+                    CrossReference.odoo_model == odoo_model,
+                    CrossReference.odoo_id == odoo_id,
+                )
+            ).one_or_none()
+
     def xref_of_account(self, system: str, object_type: str) -> CrossReference | None:
         """The first object of that kind linked to the current account."""
         if self.account_id is None:

@@ -54,7 +54,7 @@ def credit_note(
 ) -> int:
     """Create and post the credit note ``kind``/``key`` once; return its move id."""
     xref = ctx.xref("stripe", kind, key)
-    if xref is not None and xref.odoo_id and xref.state in ("posted", "paid"):
+    if xref is not None and xref.odoo_id and xref.state in ("posted", "paid", "reconciled"):
         return int(xref.odoo_id)
     partner_id = ensure_partner(ctx, customer)
     xmlid = qualified(external_id("stripe", kind, key))
@@ -362,7 +362,7 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         )
         for line in (note.get("lines") or {}).get("data") or []
     ] or [(f"Stripe credit note {note_id}", int(note.get("total") or 0))]
-    credit_note(
+    move_id = credit_note(
         ctx,
         kind="credit_note",
         key=note_id,
@@ -373,6 +373,8 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         lines=lines,
         reason="Stripe credit note",
     )
+    if _lowers_amount_due(note):
+        reconcile_with_invoice(ctx, move_id, int(invoice.odoo_id))
     for refund_id in refund_ids:
         # The refund is paid against this credit note instead of one of its own.
         ctx.link(
@@ -392,6 +394,55 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         rank=rank,
         status="issued",
     )
+
+
+def _lowers_amount_due(note: dict[str, Any]) -> bool:
+    """A credit note issued before the invoice was paid reduces what is due."""
+    if int(note.get("pre_payment_amount") or 0) > 0:
+        return True
+    return note.get("type") in ("pre_payment", "mixed")
+
+
+def reconcile_with_invoice(ctx: SyncContext, note_move: int, invoice_move: int) -> None:
+    """Match the credit note with the invoice it credits, once.
+
+    Odoo does this by itself only when the two cancel out exactly; a partial
+    credit is matched the way the invoice's "Add" button on outstanding credits
+    does it.
+    """
+    xref = ctx.xref_by_odoo("account.move", note_move)
+    if xref is not None and xref.state == "reconciled":
+        return
+    lines = ctx.odoo.search_read(
+        "account.move.line",
+        [
+            ("move_id", "=", note_move),
+            ("account_id.account_type", "=", "asset_receivable"),
+            ("reconciled", "=", False),
+        ],
+        ["id"],
+    )
+    if lines:
+        ctx.odoo.act(
+            "account.move", "js_assign_outstanding_line", [invoice_move], lines[0]["id"]
+        )
+        ctx.audit(
+            system="odoo",
+            model="account.move",
+            record_id=invoice_move,
+            operation="reconcile",
+            fields=["amount_residual"],
+            note=f"with credit note move {note_move}",
+        )
+    if xref is not None:
+        ctx.link(
+            xref.system,
+            xref.object_type,
+            xref.external_id,
+            odoo_model="account.move",
+            odoo_id=note_move,
+            state="reconciled",
+        )
 
 
 def _void(ctx: SyncContext, note_id: str) -> None:
