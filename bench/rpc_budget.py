@@ -47,7 +47,11 @@ BUDGET: dict[str, tuple[int, str]] = {
     "charge.refunded": (5, "as refund.created, once per refund"),
     "charge.dispute.created": (1, "load activity"),
     "charge.dispute.closed": (6, "credit note (3), outbound wizard (2), activity"),
-    "credit_note.created": (3, "credit note load, lines, post"),
+    "credit_note.created": (
+        5,
+        "credit note load, lines, post; when issued before payment, find its "
+        "receivable line and match it with the invoice",
+    ),
 }
 DEFAULT_BUDGET = (0, "no Odoo write expected")
 
