@@ -151,6 +151,20 @@ def finish(runtime: Runtime, inbox_id: int, status: str, reason: str | None) -> 
     log.info("inbox.finished", inbox_id=inbox_id, status=status)
 
 
+def event_age(runtime: Runtime, inbox_id: int) -> float:
+    """Seconds since the event was received."""
+    now = utcnow()
+    with runtime.store.session() as session:
+        received = session.scalar(
+            select(InboxEvent.received_at).where(InboxEvent.id == inbox_id)
+        )
+    if received is None:
+        return 0.0
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=now.tzinfo)
+    return (now - received).total_seconds()
+
+
 def record_failure(
     runtime: Runtime,
     inbox_id: int,

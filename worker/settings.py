@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     )
     lock_wait: float = Field(default=0.5, gt=0, validation_alias="REVSYNC_LOCK_WAIT")
     max_attempts: int = Field(default=10, ge=1, validation_alias="REVSYNC_MAX_ATTEMPTS")
+    max_retry_age: int = Field(
+        default=86400, ge=60, validation_alias="REVSYNC_MAX_RETRY_AGE"
+    )
+    # Per-queue overrides, "queue=attempts/age_seconds,...", e.g. "bulk=20/172800".
+    retry_budgets: str = Field(default="", validation_alias="REVSYNC_RETRY_BUDGETS")
     max_wait_seconds: int = Field(
         default=3600, ge=1, validation_alias="REVSYNC_MAX_WAIT"
     )
@@ -133,6 +138,25 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("retry_budgets")
+    @classmethod
+    def _retry_budgets(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            queue, _, budget = part.partition("=")
+            attempts, _, age = budget.partition("/")
+            if not queue or not attempts.isdigit() or (age and not age.isdigit()):
+                raise ValueError("must look like realtime=10/3600,bulk=20")
+        return value
+
+    def retry_budget(self, queue: str) -> tuple[int, int]:
+        """(attempts, seconds) an event on ``queue`` may spend on retries."""
+        for part in filter(None, (p.strip() for p in self.retry_budgets.split(","))):
+            name, _, budget = part.partition("=")
+            if name == queue:
+                attempts, _, age = budget.partition("/")
+                return int(attempts), int(age) if age else self.max_retry_age
+        return self.max_attempts, self.max_retry_age
 
     @property
     def stripe_webhook_secrets(self) -> list[str]:

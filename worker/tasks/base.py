@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.celery_app import MAX_COUNTDOWN, RETRY_BACKOFF_MAX
 from worker.errors import HeldError, PermanentError, RetryableError, WaitingError
-from worker.pipeline import record_failure
+from worker.pipeline import event_age, record_failure
 from worker.runtime import get_runtime
 from worker.store import InboxStatus
 
@@ -94,16 +94,21 @@ class SyncTask(Task):  # type: ignore[misc]
     def _retry(
         self, runtime: Any, inbox_id: int, reason: str, retry_after: float | None
     ) -> str:
-        settings = runtime.settings
+        queue = (self.request.delivery_info or {}).get("routing_key") or "default"
+        max_attempts, max_age = runtime.settings.retry_budget(queue)
         attempts = record_failure(
             runtime, inbox_id, status=InboxStatus.QUEUED, reason=reason
         )
-        if attempts >= settings.max_attempts:
+        age = event_age(runtime, inbox_id)
+        if attempts >= max_attempts or age >= max_age:
+            spent = (
+                f"{attempts} attempts" if attempts >= max_attempts else f"{age:.0f} s"
+            )
             record_failure(
                 runtime,
                 inbox_id,
                 status=InboxStatus.DEAD,
-                reason=f"gave up after {attempts} attempts: {reason}",
+                reason=f"gave up after {spent}: {reason}",
             )
             log.error("inbox.dead", inbox_id=inbox_id, error_kind="retries_exhausted")
             return InboxStatus.DEAD

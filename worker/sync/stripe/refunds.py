@@ -54,7 +54,11 @@ def credit_note(
 ) -> int:
     """Create and post the credit note ``kind``/``key`` once; return its move id."""
     xref = ctx.xref("stripe", kind, key)
-    if xref is not None and xref.odoo_id and xref.state in ("posted", "paid", "reconciled"):
+    if (
+        xref is not None
+        and xref.odoo_id
+        and xref.state in ("posted", "paid", "reconciled")
+    ):
         return int(xref.odoo_id)
     partner_id = ensure_partner(ctx, customer)
     xmlid = qualified(external_id("stripe", kind, key))
