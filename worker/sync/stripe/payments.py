@@ -57,23 +57,41 @@ def register_payment(ctx: SyncContext, payment: PaymentView) -> int:
         raise Skip("payment not tied to an invoice: nothing to register in Odoo")
     move_id = posted_invoice(ctx, payment.invoice)
 
+    payment_id = run_payment_wizard(
+        ctx,
+        move_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        memo=payment.key,
+        note=f"payment of invoice move {move_id}",
+    )
+    return _record(ctx, payment, payment_id)
+
+
+def run_payment_wizard(
+    ctx: SyncContext, move_id: int, *, amount: int, currency: str, memo: str, note: str
+) -> int:
+    """Register ``amount`` against the move in the Stripe journal; return the payment.
+
+    The wizard pays an invoice (inbound) or a credit note (outbound) alike. ``memo``
+    is the Stripe id; on a retry it finds a payment an earlier attempt made before it
+    could record it, so the money is never registered twice.
+    """
     if ctx.is_retry:
-        # The wizard may have run in an attempt that failed before it was recorded.
         found = ctx.odoo.search_read(
-            "account.payment", [("memo", "=", payment.key)], ["id"], limit=1
+            "account.payment", [("memo", "=", memo)], ["id"], limit=1
         )
         if found:
-            return _record(ctx, payment, int(found[0]["id"]))
-
+            return int(found[0]["id"])
     context = {"active_model": "account.move", "active_ids": [move_id]}
     wizard = ctx.odoo.call(
         "account.payment.register",
         "create",
         {
             "journal_id": ctx.catalog.journal(ctx.mapping.stripe_journal),
-            "amount": to_amount(payment.amount, payment.currency),
+            "amount": to_amount(amount, currency),
             "payment_date": date.today().isoformat(),
-            "communication": payment.key,
+            "communication": memo,
             # A partial payment leaves the rest due instead of writing it off.
             "payment_difference_handling": "open",
         },
@@ -89,9 +107,9 @@ def register_payment(ctx: SyncContext, payment: PaymentView) -> int:
         record_id=payment_id,
         operation="create",
         fields=["amount", "journal_id", "memo"],
-        note=f"payment of invoice move {move_id}",
+        note=note,
     )
-    return _record(ctx, payment, payment_id)
+    return payment_id
 
 
 def _record(ctx: SyncContext, payment: PaymentView, payment_id: int) -> int:

@@ -19,6 +19,7 @@ from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
 from worker.sync.stripe.keys import ref_id, stripe_lock
 from worker.sync.stripe.partners import ensure_partner
+from worker.sync.stripe.payments import run_payment_wizard
 
 
 def invoice_of_payment(ctx: SyncContext, *keys: str | None) -> tuple[str, int]:
@@ -147,35 +148,12 @@ def pay_out(
     xref = ctx.xref("stripe", "refund_payment", key)
     if xref is not None and xref.odoo_id:
         return int(xref.odoo_id)
-    if ctx.is_retry:
-        found = ctx.odoo.search_read(
-            "account.payment", [("memo", "=", key)], ["id"], limit=1
-        )
-        if found:
-            return _link_payment(ctx, key, int(found[0]["id"]))
-    context = {"active_model": "account.move", "active_ids": [move_id]}
-    wizard = ctx.odoo.call(
-        "account.payment.register",
-        "create",
-        {
-            "journal_id": ctx.catalog.journal(ctx.mapping.stripe_journal),
-            "amount": to_amount(amount, currency),
-            "payment_date": date.today().isoformat(),
-            "communication": key,
-            "payment_difference_handling": "open",
-        },
-        context=context,
-    )
-    action = ctx.odoo.call(
-        "account.payment.register", "action_create_payments", [wizard], context=context
-    )
-    payment_id = int(action["res_id"])
-    ctx.audit(
-        system="odoo",
-        model="account.payment",
-        record_id=payment_id,
-        operation="create",
-        fields=["amount", "journal_id", "memo"],
+    payment_id = run_payment_wizard(
+        ctx,
+        move_id,
+        amount=amount,
+        currency=currency,
+        memo=key,
         note=f"outbound payment {key}",
     )
     return _link_payment(ctx, key, payment_id)
