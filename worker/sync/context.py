@@ -115,6 +115,20 @@ class SyncContext:
                 )
             ).one_or_none()
 
+    def recover(self, model: str, xmlid: str) -> tuple[int | None, str | None]:
+        """The record an earlier, failed attempt may have created, and its state.
+
+        Only asked on a retry: the record is looked up by its external id, which
+        ``load`` wrote in the same transaction as the record itself.
+        """
+        if not self.is_retry:
+            return None, None
+        record_id = self.odoo.ref(xmlid)
+        if record_id is None:
+            return None, None
+        rows = self.odoo.read(model, [record_id], ["state"])
+        return record_id, (rows[0]["state"] if rows else None)
+
     def xref_by_odoo(self, odoo_model: str, odoo_id: int) -> CrossReference | None:
         with self.runtime.store.session() as session:
             return session.scalars(

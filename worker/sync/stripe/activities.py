@@ -19,7 +19,7 @@ MODEL_XMLIDS = {
     "res.partner": "base.model_res_partner",
     "account.move": "account.model_account_move",
 }
-TODO = "mail.mail_activity_data_todo"
+TO_DO_TYPE = "mail.mail_activity_data_todo"
 
 
 def open_activity(
@@ -38,7 +38,7 @@ def open_activity(
     values = {
         "res_model_id/id": MODEL_XMLIDS[model],
         "res_id": res_id,
-        "activity_type_id/id": TODO,
+        "activity_type_id/id": TO_DO_TYPE,
         "summary": summary,
         "date_deadline": (date.today() + timedelta(days=due_in_days)).isoformat(),
     }

@@ -109,12 +109,9 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
     move_id = int(xref.odoo_id) if xref and xref.odoo_id else None
     state = xref.state if xref else None
 
-    if move_id is None and ctx.is_retry:
+    if move_id is None:
         # An earlier attempt may have created (even posted) the move before failing.
-        move_id = ctx.odoo.ref(xmlid)
-        if move_id is not None:
-            rows = ctx.odoo.read("account.move", [move_id], ["state"])
-            state = rows[0]["state"] if rows else None
+        move_id, state = ctx.recover("account.move", xmlid)
 
     if move_id is None:
         values = header_values(ctx, view, partner_id)

@@ -64,13 +64,11 @@ def credit_note(
     partner_id = ensure_partner(ctx, customer)
     xmlid = qualified(external_id("stripe", kind, key))
     move_id = int(xref.odoo_id) if xref and xref.odoo_id else None
-    if move_id is None and ctx.is_retry:
-        move_id = ctx.odoo.ref(xmlid)
-        if move_id is not None:
-            state = ctx.odoo.read("account.move", [move_id], ["state"])[0]["state"]
-            if state == "posted":
-                _link(ctx, kind, key, move_id, invoice_id, "posted")
-                return move_id
+    if move_id is None:
+        move_id, state = ctx.recover("account.move", xmlid)
+        if move_id is not None and state == "posted":
+            _link(ctx, kind, key, move_id, invoice_id, "posted")
+            return move_id
 
     if move_id is None:
         code = iso(currency)

@@ -134,10 +134,8 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
     xref = ctx.xref("stripe", "subscription", view.id)
     order_id = int(xref.odoo_id) if xref and xref.odoo_id else None
     state = xref.state if xref else None
-    if order_id is None and ctx.is_retry:
-        order_id = ctx.odoo.ref(xmlid)
-        if order_id is not None:
-            state = ctx.odoo.read("sale.order", [order_id], ["state"])[0]["state"]
+    if order_id is None:
+        order_id, state = ctx.recover("sale.order", xmlid)
 
     if order_id is None:
         values = {
