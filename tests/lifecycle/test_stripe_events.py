@@ -301,9 +301,13 @@ def move_lines(sandbox: Any, move: Record) -> list[tuple[Any, ...]]:
 def credit_notes_of(sandbox: Any, invoice: Record) -> list[Record]:
     return sandbox.records(
         "account.move",
+        # A Stripe credit note reverses its invoice; a refund or a lost dispute
+        # names it as its origin (see worker/sync/stripe/refunds.py).
         domain=[
             ("move_type", "=", "out_refund"),
+            "|",
             ("reversed_entry_id", "=", invoice["id"]),
+            ("invoice_origin", "=", invoice["payment_reference"]),
         ],
     )
 
@@ -1060,7 +1064,8 @@ def assert_refund_books(
     partner = partner_of(sandbox, story.customer_id)
     invoice = move_of(sandbox, invoice_id)
     note = move_of(sandbox, refund_id, "out_refund")
-    assert note["reversed_entry_id"][0] == invoice["id"]
+    assert note["invoice_origin"] == invoice_id
+    assert note["reversed_entry_id"] is False
     assert note["partner_id"][0] == partner["id"]
     assert note["currency_id"][1] == currency
     assert note["state"] == "posted"

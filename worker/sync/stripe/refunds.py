@@ -53,7 +53,15 @@ def credit_note(
     lines: list[tuple[str, int]],
     reason: str,
 ) -> int:
-    """Create and post the credit note ``kind``/``key`` once; return its move id."""
+    """Create and post the credit note ``kind``/``key`` once; return its move id.
+
+    Only a Stripe credit note names its invoice as the entry it reverses. Odoo
+    reconciles a posted reversal with its invoice by itself whenever the two
+    happen to offset exactly, and a refund or lost dispute is settled by money
+    paid out, not against the invoice: linked that way, its booking would depend
+    on whether the invoice's last payment had been registered yet. Those name
+    their invoice in ``invoice_origin`` instead.
+    """
     xref = ctx.xref("stripe", kind, key)
     if (
         xref is not None
@@ -80,7 +88,11 @@ def credit_note(
                 "partner_id/.id": partner_id,
                 "currency_id/.id": ctx.catalog.currency(code),
                 "journal_id/.id": ctx.catalog.journal(ctx.mapping.sales_journal),
-                "reversed_entry_id/.id": invoice_move,
+                **(
+                    {"reversed_entry_id/.id": invoice_move}
+                    if kind == "credit_note"
+                    else {"invoice_origin": invoice_id}
+                ),
                 "ref": f"{reason} {key}",
                 "payment_reference": key,
                 "invoice_date": date.today().isoformat(),
