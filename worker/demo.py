@@ -9,7 +9,6 @@ payment and a refund) and prints the books that resulted in Odoo.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import odoolib
-import requests
 from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from worker.embedded import EmbeddedRedis, free_port
 from worker.scenarios import StripeStory
 from worker.settings import Settings
-from worker.stripe_signing import sign
+from worker.stripe_signing import post_signed
 
 Echo = Callable[[str], None]
 
@@ -317,16 +315,7 @@ def run_demo(echo: Echo) -> int:
         events = demo_story().events
         echo(f"sending {len(events)} Stripe events: a customer's lifecycle")
         for event in events:
-            body = json.dumps(event).encode()
-            response = requests.post(
-                f"{receiver}/webhooks/stripe",
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Stripe-Signature": sign(body, DEMO_SECRET),
-                },
-                timeout=10,
-            )
+            response = post_signed(receiver, event, DEMO_SECRET)
             echo(f"  {event['type']:<40} HTTP {response.status_code}")
             if response.status_code != 200:
                 return 1

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
+from typing import Any
+
+import requests
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -13,3 +17,19 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     signed = f"{stamp}.".encode() + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={stamp},v1={digest}"
+
+
+def post_signed(
+    base_url: str, event: dict[str, Any], secret: str, timeout: float = 10
+) -> requests.Response:
+    """POST ``event`` to ``base_url``/webhooks/stripe, signed as Stripe signs it."""
+    body = json.dumps(event).encode()
+    return requests.post(
+        f"{base_url}/webhooks/stripe",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": sign(body, secret),
+        },
+        timeout=timeout,
+    )

@@ -25,7 +25,7 @@ from tests.conftest import (
 )
 from worker.settings import Settings
 from worker.store import InboxEvent
-from worker.stripe_signing import sign
+from worker.stripe_signing import post_signed, sign
 
 VECTORS = load_fixture("signature_vectors.json")
 YEAR = 365 * 24 * 3600
@@ -87,16 +87,7 @@ class TestStripeSignatures:
         app = serve_app(rotating)
         for secret in ("whsec_old", STRIPE_SECRET):
             event = stripe_event("customer.created", stripe_customer())
-            body = json.dumps(event).encode()
-            response = requests.post(
-                f"{app.url}/webhooks/stripe",
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Stripe-Signature": sign(body, secret),
-                },
-                timeout=10,
-            )
+            response = post_signed(app.url, event, secret)
             assert response.status_code == 200
             assert inbox_count(store, "stripe", event["id"]) == 1
 
@@ -357,17 +348,8 @@ class TestAnswers:
         )
         app = serve_app(broken)
         event = stripe_event("customer.created", stripe_customer())
-        body = json.dumps(event).encode()
 
-        response = requests.post(
-            f"{app.url}/webhooks/stripe",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "Stripe-Signature": sign(body, STRIPE_SECRET),
-            },
-            timeout=30,
-        )
+        response = post_signed(app.url, event, STRIPE_SECRET, timeout=30)
 
         assert response.status_code == 503
 

@@ -23,7 +23,7 @@ from worker.celery_app import make_producer
 from worker.embedded import EmbeddedRedis
 from worker.inbox import sweep
 from worker.store import InboxEvent
-from worker.stripe_signing import sign
+from worker.stripe_signing import post_signed
 
 ENDPOINTS = ["stripe", "hubspot", "zendesk", "nowhere"]
 SIGNATURE_HEADERS = [
@@ -121,16 +121,7 @@ class TestRedisOutage:
         worker = None
         try:
             for event in events:
-                body = json.dumps(event).encode()
-                response = requests.post(
-                    f"{app.url}/webhooks/stripe",
-                    data=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "Stripe-Signature": sign(body, STRIPE_SECRET),
-                    },
-                    timeout=30,
-                )
+                response = post_signed(app.url, event, STRIPE_SECRET, timeout=30)
                 assert response.status_code == 200
             with store.session() as session:
                 statuses = session.scalars(
