@@ -41,6 +41,8 @@ OPERATOR_TOKEN = "operator-token-for-the-suite"
 # Two test runs on one machine at once need databases of their own (this one and
 # the next two are used).
 REDIS_DB = int(os.environ.get("REVSYNC_TEST_REDIS_DB", "11"))
+# Another Redis server on this machine, so that two test runs cannot share one.
+REDIS_PORT = int(os.environ.get("REVSYNC_TEST_REDIS_PORT", "6379"))
 ODOO_CREDENTIALS = {"db": "revsync", "username": "api", "password": "api-secret"}
 
 
@@ -107,7 +109,7 @@ def store(pg_url: str) -> Store:
 def redis_url() -> Iterator[str]:
     """The machine's Redis (a database of its own), else one started for the run."""
     try:
-        redis.Redis(port=6379, socket_connect_timeout=1).ping()
+        redis.Redis(port=REDIS_PORT, socket_connect_timeout=1).ping()
     except redis.ConnectionError:
         server = EmbeddedRedis().start()
         try:
@@ -115,7 +117,7 @@ def redis_url() -> Iterator[str]:
         finally:
             server.stop()
         return
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    url = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
     yield url
 

@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -35,6 +36,25 @@ WEBHOOK_SECONDS = Histogram(
     "Time to verify, store and enqueue one delivery.",
     ["source"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+# Calls revsync makes to the systems around it. ``system`` is odoo, stripe, hubspot
+# or zendesk; ``outcome`` is ok, retryable or permanent.
+EXTERNAL_CALLS = Counter(
+    "revsync_external_calls_total",
+    "Calls to Odoo, Stripe, HubSpot and Zendesk, by outcome.",
+    ["system", "outcome"],
+)
+RECONCILE_RUNS = Counter(
+    "revsync_reconcile_runs_total",
+    "Reconciliation runs, by outcome.",
+    ["outcome"],
+)
+RECONCILE_MISMATCHES = Gauge(
+    "revsync_reconcile_mismatches",
+    "Mismatches found by the latest reconciliation run, by kind.",
+    ["kind"],
+    multiprocess_mode="mostrecent",
 )
 
 

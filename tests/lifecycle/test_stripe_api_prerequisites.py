@@ -6,62 +6,17 @@ story; the events that would have brought them are never delivered.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from tests.conftest import sibling_redis
+from tests.fakes.stripe import API_KEY, FakeStripe
 from tests.lifecycle.harness import Books, write_mapping
 from worker.scenarios import StripeStory
 from worker.store import InboxEvent, Store
-
-API_KEY = "sk_test_fake_key"
-
-
-class FakeStripe:
-    """Serves GET /v1/<collection>/<id> from the latest snapshot of each object."""
-
-    def __init__(self, objects: dict[str, dict[str, Any]]) -> None:
-        self.objects = objects
-        self.requests: list[str] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.requests.append(self.path)
-                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
-                    self._answer(401, {"error": {"type": "invalid_request_error"}})
-                    return
-                object_id = self.path.rstrip("/").rsplit("/", 1)[-1]
-                found = fake.objects.get(object_id)
-                if found is None:
-                    self._answer(404, {"error": {"type": "invalid_request_error"}})
-                else:
-                    self._answer(200, found)
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def latest_objects(story: StripeStory) -> dict[str, dict[str, Any]]:
@@ -80,7 +35,7 @@ def books(tmp_path, redis_url: str) -> Iterator[tuple[Books, StripeStory, FakeSt
     invoice = story.invoice(sub)
     story.finalize(invoice)
     story.pay(invoice)
-    fake = FakeStripe(latest_objects(story))
+    fake = FakeStripe(latest_objects(story).values())
     store = Store(f"sqlite:///{tmp_path}/api.db")
     store.upgrade()
     opened = Books(store, sibling_redis(redis_url, 2), write_mapping(tmp_path))
@@ -104,8 +59,8 @@ class TestStripeApiPrerequisites:
         target.process(target.deliver([payment]))
 
         invoice_id = payment["data"]["object"]["invoice"]
-        assert f"/v1/invoices/{invoice_id}" in fake.requests
-        assert "/v1/customers/cus_apionly" in fake.requests
+        assert f"/v1/invoices/{invoice_id}" in [r.path for r in fake.requests]
+        assert "/v1/customers/cus_apionly" in [r.path for r in fake.requests]
         partners = target.sandbox.records(
             "res.partner", domain=[("ref", "=", "cus_apionly")]
         )

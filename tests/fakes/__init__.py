@@ -1,0 +1,1 @@
+"""Local HTTP stand-ins for the APIs that cannot run here: Stripe, HubSpot, Zendesk."""
