@@ -32,5 +32,10 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache revsync.egg-info
 
+# Each benchmark prints its figures next to a baseline measured in the same run.
+# REDIS_URL names a Redis database the benchmarks may empty (default db 14 on 6379).
 bench: $(STAMP)
-	$(BIN)/python -m bench.rpc_budget
+	$(BIN)/python -m bench.rpc_budget $(REDIS_URL)
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.pipeline
+	if [ -f bench/reconcile.py ]; then $(BIN)/python -m bench.reconcile; fi

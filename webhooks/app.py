@@ -26,9 +26,16 @@ from webhooks.zendesk import parse_zendesk, verify_zendesk
 from worker.celery_app import make_producer
 from worker.inbox import enqueue, insert_events
 from worker.logs import configure as configure_logs
-from worker.metrics import WEBHOOK_EVENTS, WEBHOOK_SECONDS, WEBHOOKS, exposition
+from worker.metrics import (
+    WEBHOOK_EVENTS,
+    WEBHOOK_SECONDS,
+    WEBHOOKS,
+    exposition,
+    live_registry,
+)
 from worker.settings import Settings, settings_or_exit
 from worker.store import Store, get_store
+from worker.telemetry import init_sentry, remember_settings_secrets, report_exception
 
 log = structlog.get_logger(__name__)
 
@@ -105,7 +112,9 @@ SOURCES: dict[str, Verifier] = {
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app (``gunicorn "webhooks:create_app()"``)."""
     settings = settings or settings_or_exit("receiver")
+    remember_settings_secrets(settings)
     configure_logs()
+    init_sentry(settings, "receiver")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     store = get_store(settings.database_url)
@@ -115,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["revsync.store"] = store
     app.extensions["revsync.producer"] = producer
     app.register_blueprint(operator)
+    live = live_registry(store, settings.redis_url, settings.activation_delay_seconds)
 
     @app.post("/webhooks/<source>")
     def receive(source: str) -> tuple[Response, int]:
@@ -151,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             log.error(
                 "webhook.store_unavailable", source=source, error=type(error).__name__
             )
+            report_exception(error, source=source)
             return _error(503, "event store unavailable, retry later")
 
         enqueue(store, producer, created)
@@ -161,12 +172,13 @@ def create_app(settings: Settings | None = None) -> Flask:
             source=source,
             accepted=len(created),
             duplicates=duplicates,
+            inbox_ids=[inbox_id for inbox_id, _ in created],
         )
         return jsonify(accepted=len(events) - duplicates, duplicates=duplicates), 200
 
     @app.get("/metrics")
     def metrics() -> Response:
-        body, content_type = exposition()
+        body, content_type = exposition(live)
         return Response(body, content_type=content_type)
 
     @app.get("/healthz")

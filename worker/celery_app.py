@@ -8,6 +8,7 @@ the SQL store.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -32,12 +33,14 @@ MAX_COUNTDOWN = RETRY_BACKOFF_MAX
 VISIBILITY_TIMEOUT = max(hard for _, hard in TIME_LIMITS.values()) + MAX_COUNTDOWN + 600
 
 
-def broker_options(redis_url: str) -> dict[str, Any]:
+def broker_options(
+    redis_url: str, visibility_timeout: int | None = None
+) -> dict[str, Any]:
     """Broker and publishing settings shared by workers and the receiver."""
     return {
         "broker_url": redis_url,
         "broker_transport_options": {
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "visibility_timeout": visibility_timeout or VISIBILITY_TIMEOUT,
             # Fail fast when Redis is down: the receiver still answers and the
             # sweeper sends the event later.
             "socket_connect_timeout": 2,
@@ -78,10 +81,43 @@ app.config_from_object("worker.celeryconfig")
 
 
 @signals.celeryd_init.connect
-def _check_worker_settings(**_: Any) -> None:
+def _check_worker_settings(options: Any = None, **_: Any) -> None:
+    from worker.logs import configure
     from worker.settings import settings_or_exit
 
-    settings_or_exit("worker")
+    # Before the worker's own start-up warnings, so they are structured too.
+    loglevel = (options or {}).get("loglevel")
+    if isinstance(loglevel, int):
+        loglevel = logging.getLevelName(loglevel)
+    configure(level=os.environ.get("REVSYNC_LOG_LEVEL") or loglevel)
+    settings = settings_or_exit("worker")
+    _start_telemetry(settings, "worker")
+    if settings.metrics_port:
+        from worker.metrics import serve
+
+        # The main process serves what its pool's children count.
+        serve(settings.metrics_port)
+
+
+@signals.beat_init.connect
+def _start_beat_telemetry(**_: Any) -> None:
+    from worker.settings import settings_or_exit
+
+    _start_telemetry(settings_or_exit("broker"), "beat")
+
+
+def _start_telemetry(settings: Any, component: str) -> None:
+    from worker.telemetry import init_sentry, remember_settings_secrets
+
+    remember_settings_secrets(settings)
+    init_sentry(settings, component)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_child_metrics(pid: int | None = None, **_: Any) -> None:
+    from worker.metrics import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())
 
 
 @signals.setup_logging.connect

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from beat_schedule import beat_schedule
 from worker.celery_app import TIME_LIMITS, broker_options
 from worker.settings import settings_or_exit
@@ -9,7 +11,9 @@ from worker.settings import settings_or_exit
 _settings = settings_or_exit("broker")
 
 # The broker settings are shared with the receiver, which only publishes.
-globals().update(broker_options(_settings.redis_url or ""))
+globals().update(
+    broker_options(_settings.redis_url or "", _settings.visibility_timeout)
+)
 
 task_ignore_result = True
 task_acks_late = True
@@ -25,4 +29,11 @@ task_soft_time_limit, task_time_limit = TIME_LIMITS["default"]
 timezone = "UTC"
 enable_utc = True
 imports = ("worker.tasks",)
-beat_schedule = beat_schedule
+beat_schedule = {
+    name: (
+        dict(entry, schedule=timedelta(seconds=_settings.sweep_interval))
+        if entry["task"] == "revsync.inbox.sweep"
+        else entry
+    )
+    for name, entry in beat_schedule.items()
+}

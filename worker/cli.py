@@ -52,11 +52,12 @@ def status(as_json: bool) -> None:
     """Inbox counts by status, queue depths, and the oldest stuck events."""
     import redis
 
-    from worker.status import inbox_summary, queue_depths
+    from worker.status import inbox_summary, last_reconciliation, queue_depths
     from worker.store import get_store
 
     settings = settings_or_exit("store")
     report: dict[str, Any] = inbox_summary(get_store(settings.database_url))
+    report["reconciliation"] = last_reconciliation(get_store(settings.database_url))
     report["queues"] = None
     if settings.redis_url:
         try:
@@ -80,6 +81,55 @@ def status(as_json: bool) -> None:
         "queues: "
         + (", ".join(f"{k} {v}" for k, v in queues.items()) if queues else "unknown")
     )
+    last = report["reconciliation"]
+    click.echo(
+        "last reconciliation: "
+        + (
+            f"run {last['run_id']} {last['status']} at {last['started_at']}, "
+            f"{sum(last['mismatches'].values())} mismatches, "
+            f"{last['healed']} healed, {last['exceptions']} exceptions"
+            if last
+            else "never"
+        )
+    )
+
+
+@main.command()
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day to reconcile (default: yesterday in REVSYNC_RECONCILE_TZ).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def reconcile(day: Any, as_json: bool) -> None:
+    """Compare Stripe with Odoo for one day, heal what a re-sync can, report."""
+    from worker.reconcile import Window
+    from worker.reconcile import reconcile as run_reconcile
+    from worker.runtime import Runtime
+
+    settings = settings_or_exit("worker")
+    if settings.stripe_api_key is None:
+        raise click.ClickException("STRIPE_API_KEY is not set")
+    tz = settings.reconcile_tz
+    window = Window.day(day.date(), tz) if day is not None else Window.previous_day(tz)
+    summary = run_reconcile(Runtime(settings), window).summary()
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    click.echo(f"reconciliation run {summary['run_id']} for {window.label} ({tz})")
+    click.echo(
+        "compared: "
+        + (", ".join(f"{k} {v}" for k, v in summary["compared"].items()) or "nothing")
+    )
+    click.echo(
+        "mismatches: " + ", ".join(f"{k} {v}" for k, v in summary["mismatches"].items())
+    )
+    click.echo(f"healed: {summary['healed']} (re-sync queued)")
+    click.echo(f"exceptions: {summary['exceptions']}")
+    click.echo(f"odoo calls: {summary['odoo_calls']}")
+    click.echo(f"report: {summary['report_json']}")
+    click.echo(f"report: {summary['report_csv']}")
 
 
 def _filter(
@@ -264,6 +314,73 @@ def odoo_check() -> None:
         failures += not check.ok
     if failures:
         raise SystemExit(1)
+
+
+@main.group()
+def backfill() -> None:
+    """Import history through the path webhooks take; safe to repeat."""
+
+
+@backfill.command("stripe")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Import objects created at or after this moment (UTC).",
+)
+def backfill_stripe(since: datetime) -> None:
+    """Queue every Stripe object created since DATE as an event of its state.
+
+    Customers, subscriptions, invoices, payments, credit notes, refunds, disputes
+    and payouts, in that order. Running it again stores only what changed since.
+    """
+    import time
+
+    from worker.backfill import (
+        STRIPE_COLLECTIONS,
+        BackfillReport,
+        log_report,
+        store_events,
+        stripe_events,
+    )
+    from worker.errors import SyncError
+    from worker.stripe_api import stripe_api
+
+    settings = settings_or_exit("backfill")
+    api = stripe_api(settings)
+    assert api is not None, "STRIPE_API_KEY is checked by settings_or_exit"
+    store, producer = _store(), _producer()
+    report = BackfillReport()
+    at = int(time.time())
+    events = []
+    try:
+        with click.progressbar(
+            STRIPE_COLLECTIONS,
+            label="listing Stripe",
+            item_show_func=lambda item: item.name if item else None,
+        ) as collections:
+            for collection in collections:
+                events.extend(
+                    stripe_events(
+                        api,
+                        since.replace(tzinfo=UTC),
+                        report,
+                        at=at,
+                        collections=[collection],
+                    )
+                )
+    except SyncError as error:
+        raise click.ClickException(f"listing Stripe failed: {error}") from None
+    with click.progressbar(length=len(events), label="storing events") as bar:
+        for count in store_events(store, producer, events, report):
+            bar.update(count)
+    log_report(report)
+    listed = ", ".join(f"{name} {count}" for name, count in report.listed.items())
+    click.echo(f"listed: {listed}")
+    click.echo(
+        f"stored {report.stored} new event(s), {report.duplicates} already stored, "
+        f"{report.queued} queued"
+    )
 
 
 @main.command()

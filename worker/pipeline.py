@@ -13,8 +13,9 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import select, update
 
-from worker.errors import PermanentError, PrerequisiteMissing
+from worker.errors import HeldError, PermanentError, PrerequisiteMissing
 from worker.locks import account_lock
+from worker.metrics import EVENT_LATENCY, EVENTS_FAILED, EVENTS_PROCESSED
 from worker.runtime import Runtime
 from worker.store import InboxEvent, InboxStatus, utcnow
 from worker.sync import Event, Skip, SyncContext, find_handler
@@ -32,6 +33,13 @@ def process_inbox_event(runtime: Runtime, inbox_id: int) -> str:
             # Delivered twice by the broker, or replayed after it was applied.
             return row.status
         event = Event.from_row(row)
+    structlog.contextvars.bind_contextvars(
+        source=event.source, event_type=event.type, event_id=event.event_id
+    )
+
+    refusal = livemode_refusal(runtime, event)
+    if refusal:
+        raise HeldError(refusal)
 
     handler = find_handler(event.source, event.type)
     if handler is None:
@@ -54,15 +62,39 @@ def process_inbox_event(runtime: Runtime, inbox_id: int) -> str:
             handler.run(context, event)
         except Skip as skip:
             finish(runtime, inbox_id, InboxStatus.SKIPPED, skip.reason)
+            billing_writeback(runtime, event, context.account_id)
             return InboxStatus.SKIPPED
         except PrerequisiteMissing as missing:
             park(runtime, inbox_id, missing.key or key, missing)
             raise
+        structlog.contextvars.bind_contextvars(account_id=context.account_id)
         finish(runtime, inbox_id, InboxStatus.DONE, None)
+    billing_writeback(runtime, event, context.account_id)
     woken = wake(runtime, {key, *context.landed}, inbox_id)
     if woken:
         log.info("inbox.woken", inbox_id=inbox_id, woken=len(woken))
     return InboxStatus.DONE
+
+
+def livemode_refusal(runtime: Runtime, event: Event) -> str | None:
+    """Why a Stripe event may not be applied in this environment, if it may not.
+
+    Production takes live-mode events only, sandbox and staging test-mode events
+    only, so test data never reaches the production books (nor live data a test
+    Odoo). Releasing the hold does not help: the event is held again, and the
+    operator's way out is to skip it.
+    """
+    if event.source != "stripe" or event.livemode is None:
+        return None
+    environment = runtime.settings.revsync_env
+    wanted = environment == "production"
+    if event.livemode == wanted:
+        return None
+    mode = "live-mode" if event.livemode else "test-mode"
+    return (
+        f"refused: a {mode} Stripe event in the {environment} environment "
+        "(REVSYNC_ENV); skip it, it cannot be applied here"
+    )
 
 
 def claim(runtime: Runtime, inbox_id: int) -> int:
@@ -135,6 +167,13 @@ def wake(runtime: Runtime, keys: set[str], done_id: int) -> list[int]:
     return [row.id for row in rows]
 
 
+def billing_writeback(runtime: Runtime, event: Event, account_id: int | None) -> None:
+    """Schedule the account's billing health write-back; never raises."""
+    from worker.writeback.push import billing_changed
+
+    billing_changed(runtime, event, account_id)
+
+
 def finish(runtime: Runtime, inbox_id: int, status: str, reason: str | None) -> None:
     now = utcnow()
     with runtime.store.session() as session:
@@ -148,6 +187,12 @@ def finish(runtime: Runtime, inbox_id: int, status: str, reason: str | None) -> 
         row.updated_at = now
         if status in InboxStatus.FINAL:
             row.done_at = now
+        source, event_type, received = row.source, row.type, row.received_at
+    EVENTS_PROCESSED.labels(source, event_type, status).inc()
+    if status == InboxStatus.DONE:
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=now.tzinfo)
+        EVENT_LATENCY.labels(source).observe((now - received).total_seconds())
     log.info("inbox.finished", inbox_id=inbox_id, status=status)
 
 
@@ -187,4 +232,11 @@ def record_failure(
             now + timedelta(seconds=retry_in) if retry_in is not None else None
         )
         row.updated_at = now
-        return row.attempts
+        attempts, source, event_type = row.attempts, row.source, row.type
+    # A retry is recorded twice (the failure, then its schedule): count the latter.
+    outcome = {InboxStatus.DEAD: "dead", InboxStatus.HELD: "held"}.get(status)
+    if outcome is None and status == InboxStatus.QUEUED and retry_in is not None:
+        outcome = "retry"
+    if outcome is not None:
+        EVENTS_FAILED.labels(source, event_type, outcome).inc()
+    return attempts

@@ -64,7 +64,15 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-__all__ = ["API_VERSIONS", "OMITTED_KEYS", "Shape", "StripeStory", "TaxRate"]
+__all__ = [
+    "API_VERSIONS",
+    "OMITTED_KEYS",
+    "Shape",
+    "StripeStory",
+    "TaxRate",
+    "stripe_fee",
+    "stripe_payout",
+]
 
 Shape = Literal["basil", "legacy"]
 Obj = dict[str, Any]
@@ -1855,8 +1863,128 @@ class StripeStory:
             },
         }
 
+    def objects(self) -> list[Obj]:
+        """Every object of the story in its current state, as the API returns it."""
+        found: list[Obj] = [self._customer] if self._customer_created else []
+        for collection in (
+            self._subscriptions,
+            self._invoices,
+            self._intents,
+            self._charges,
+            self._invoice_payments,
+            self._refunds,
+            self._disputes,
+            self._credit_notes,
+        ):
+            found.extend(collection.values())
+        return [_copy(obj) for obj in found]
+
     def _note_refund(self, note: Obj) -> str | None:
         if self.legacy:
             refund: str | None = note["refund"]
             return refund
         return next((entry["refund"] for entry in note["refunds"]), None)
+
+
+def stripe_fee(amount: int) -> int:
+    """Stripe's standard card fee on a charge: 2.9 % plus 30 minor units."""
+    return int((Decimal(amount) * Decimal("0.029")).quantize(0, ROUND_HALF_UP)) + 30
+
+
+def stripe_payout(
+    payout_id: str, stories: Iterable[StripeStory], *, created: int
+) -> tuple[Obj, list[Obj], Obj]:
+    """A paid automatic payout of every settled charge and refund of ``stories``.
+
+    Returns the payout, its balance transactions (one per charge with Stripe's
+    standard fee, one per refund without a fee, the withdrawals and
+    reinstatements of disputes, and the payout's own) and the
+    ``payout.paid`` event. Each balance transaction names its ``payout`` so that
+    a fake API can filter on it as Stripe's ``payout=`` parameter does.
+    """
+    transactions: list[Obj] = []
+    currencies: set[str] = set()
+    for story in stories:
+        currencies.add(story.currency)
+        for charge in story._charges.values():
+            if charge["status"] == "succeeded":
+                fee = stripe_fee(charge["amount_captured"])
+                transactions.append(
+                    _transaction(charge, "charge", charge["amount_captured"], fee)
+                )
+        for refund in story._refunds.values():
+            if refund["status"] == "succeeded":
+                transactions.append(
+                    _transaction(refund, "refund", -refund["amount"], 0)
+                )
+        for dispute in story._disputes.values():
+            # Withdrawals and reinstatements, as the dispute lists them.
+            transactions.extend(_copy(dispute["balance_transactions"]))
+    if len(currencies) != 1:
+        raise ValueError("a payout is in one currency; the stories use several")
+    (currency,) = currencies
+    net = sum(txn["net"] for txn in transactions)
+    if net <= 0:
+        raise ValueError("nothing to pay out: the stories net to no money")
+    payout: Obj = {
+        "id": payout_id,
+        "object": "payout",
+        "amount": net,
+        "arrival_date": created + 2 * DAY,
+        "automatic": True,
+        "balance_transaction": f"txn_{payout_id}",
+        "created": created,
+        "currency": currency,
+        "description": "STRIPE PAYOUT",
+        "destination": f"ba_{payout_id}",
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": False,
+        "metadata": {},
+        "method": "standard",
+        "reconciliation_status": "completed",
+        "source_type": "card",
+        "statement_descriptor": None,
+        "status": "paid",
+        "type": "bank_account",
+    }
+    own = _transaction(payout, "payout", -net, 0)
+    for txn in [*transactions, own]:
+        txn["payout"] = payout_id
+        txn["currency"] = currency
+    event: Obj = {
+        "id": f"evt_{payout_id}_paid",
+        "object": "event",
+        "api_version": API_VERSIONS["basil"],
+        "created": created + 2 * DAY,
+        "data": {"object": _copy(payout)},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "payout.paid",
+    }
+    return payout, [*transactions, own], event
+
+
+def _transaction(source: Obj, kind: str, amount: int, fee: int) -> Obj:
+    return {
+        "id": source.get("balance_transaction") or f"txn_{source['id']}",
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": source["created"] + 2 * DAY,
+        "created": source["created"],
+        "description": None,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": (
+            [{"amount": fee, "currency": source["currency"], "type": "stripe_fee"}]
+            if fee
+            else []
+        ),
+        "net": amount - fee,
+        "reporting_category": kind,
+        "source": source["id"],
+        "status": "available",
+        "type": kind,
+    }

@@ -31,6 +31,7 @@ ROLE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "broker": ("REDIS_URL",),
     "odoo": ("ODOO_URL", "ODOO_DB", "ODOO_USERNAME", "ODOO_PASSWORD"),
     "store": (),
+    "backfill": ("REDIS_URL", "STRIPE_API_KEY"),
 }
 
 #: Outside the sandbox environment these must be set explicitly as well.
@@ -112,6 +113,83 @@ class Settings(BaseSettings):
         default=60, ge=1, validation_alias="REVSYNC_SWEEP_AFTER"
     )
 
+    # Billing health write-back: one budget per system shared by every worker (the
+    # ``limits`` notation, "100/10 seconds"), and how long the changes of one
+    # account are gathered before its latest state is sent.
+    hubspot_rate: str = Field(
+        default="100/10 seconds", validation_alias="REVSYNC_HUBSPOT_RATE"
+    )
+    zendesk_rate: str = Field(
+        default="100/minute", validation_alias="REVSYNC_ZENDESK_RATE"
+    )
+    writeback_delay: float = Field(
+        default=5.0, ge=0.1, le=300, validation_alias="REVSYNC_WRITEBACK_DELAY"
+    )
+
+    # Observability: a live subscription whose order is not confirmed after this
+    # long counts as a delayed activation; workers serve /metrics on this port.
+    activation_delay_seconds: int = Field(
+        default=900, ge=1, validation_alias="REVSYNC_ACTIVATION_DELAY"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="REVSYNC_METRICS_PORT"
+    )
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, validation_alias="REVSYNC_SENTRY_TRACES_SAMPLE_RATE"
+    )
+
+    # Nightly reconciliation: local time and zone of the run, where the reports
+    # go, how many mismatches make an alert, and how long raw payloads are kept.
+    reconcile_at: str = Field(default="02:30", validation_alias="REVSYNC_RECONCILE_AT")
+    reconcile_tz: str = Field(default="UTC", validation_alias="REVSYNC_RECONCILE_TZ")
+    # Seconds between runs instead of the nightly time (tests, demos); 0 = nightly.
+    reconcile_every: int = Field(
+        default=0, ge=0, validation_alias="REVSYNC_RECONCILE_EVERY"
+    )
+    report_dir: str = Field(default="reports", validation_alias="REVSYNC_REPORT_DIR")
+    reconcile_alert_threshold: int = Field(
+        default=50, ge=0, validation_alias="REVSYNC_RECONCILE_ALERT_THRESHOLD"
+    )
+    reconcile_batch: int = Field(
+        default=2500, ge=1, le=10000, validation_alias="REVSYNC_RECONCILE_BATCH"
+    )
+    inbox_retention_days: int = Field(
+        default=90, ge=1, validation_alias="REVSYNC_INBOX_RETENTION_DAYS"
+    )
+
+    @field_validator("reconcile_at")
+    @classmethod
+    def _reconcile_at(cls, value: str) -> str:
+        hour, _, minute = value.partition(":")
+        if not (hour.isdigit() and minute.isdigit()) or not (
+            0 <= int(hour) < 24 and 0 <= int(minute) < 60
+        ):
+            raise ValueError("must be a time of day like 02:30")
+        return value
+
+    @field_validator("reconcile_tz")
+    @classmethod
+    def _reconcile_tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone like Europe/Berlin") from None
+        return value
+
+    # How often Beat runs the sweeper (seconds).
+    sweep_interval: float = Field(
+        default=60, gt=0, validation_alias="REVSYNC_SWEEP_INTERVAL"
+    )
+    # How long Redis keeps a taken but unacknowledged message (its worker died)
+    # before handing it out again, which is also how long the sweeper leaves a
+    # queued row alone. Unset: celery_app.VISIBILITY_TIMEOUT, above any task plus
+    # any countdown. Lower only where tasks and retries are known to be short.
+    visibility_timeout: int | None = Field(
+        default=None, ge=5, validation_alias="REVSYNC_VISIBILITY_TIMEOUT"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -147,6 +225,19 @@ class Settings(BaseSettings):
             attempts, _, age = budget.partition("/")
             if not queue or not attempts.isdigit() or (age and not age.isdigit()):
                 raise ValueError("must look like realtime=10/3600,bulk=20")
+        return value
+
+    @field_validator("hubspot_rate", "zendesk_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            item = parse(value)
+        except ValueError:
+            raise ValueError('must look like "100/10 seconds"') from None
+        if item.amount < 1:
+            raise ValueError("must allow at least one call")
         return value
 
     def retry_budget(self, queue: str) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Objects are kept per collection, newest first, as Stripe lists them. Lists accept
 ``limit`` (at most 100), ``starting_after``, ``created[gte|gt|lte|lt]`` and equality
-filters on top-level fields (``customer=``, ``payout=``, ``status=``, ``type=``).
+filters on top-level fields (``customer=``, ``payout=``, ``status=``, ``type=``);
+``expand[]=data.source`` expands balance transactions' sources it holds.
 Point ``STRIPE_API_BASE`` at ``fake.url``.
 """
 
@@ -130,6 +131,9 @@ class FakeStripe(JsonFake):
                 for k, v in query.items()
                 if k not in _PAGING and not _CREATED.match(k)
             }
+            if name == "subscriptions" and equal.get("status") == "all":
+                # Stripe's way to ask for canceled ones too, not a field filter.
+                del equal["status"]
             for object_id in order[start:]:
                 obj = collection.by_id[object_id]
                 if not _matches(obj, created, equal):
@@ -138,12 +142,20 @@ class FakeStripe(JsonFake):
                     has_more = True
                     break
                 page.append(obj)
+        if query.get("expand[]") == "data.source":
+            page = [self._expand_source(obj) for obj in page]
         return {
             "object": "list",
             "url": f"/v1/{name}",
             "has_more": has_more,
             "data": page,
         }
+
+    def _expand_source(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``expand[]=data.source``: the source object in place of its id."""
+        source = obj.get("source")
+        found = self.get(source) if isinstance(source, str) else None
+        return dict(obj, source=found) if found is not None else obj
 
 
 def _matches(

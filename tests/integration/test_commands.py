@@ -157,7 +157,7 @@ class TestServedProcesses:
                     return requests.get(
                         f"http://127.0.0.1:{port}/healthz", timeout=1
                     ).ok
-                except requests.ConnectionError:
+                except requests.RequestException:
                     return False
 
             wait_until(healthy, 30, "gunicorn to serve /healthz")

@@ -17,10 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import odoolib
+import structlog
 from odoolib.rpc import XmlRPCConnector
 from odoolib.tools import AuthenticationError
 
 from worker.errors import PermanentError, RetryableError
+from worker.metrics import EXTERNAL_CALLS
+
+log = structlog.get_logger(__name__)
 
 MODULE = "revsync"
 BATCH = 1000
@@ -82,6 +86,15 @@ def classify(error: BaseException) -> Exception:
     if isinstance(error, (OSError, http.client.HTTPException, socket.timeout)):
         return RetryableError(f"odoo: unreachable ({type(error).__name__})")
     return error if isinstance(error, Exception) else RuntimeError(str(error))
+
+
+def _outcome(failure: Exception) -> str:
+    """The ``outcome`` label of a failed call (see ``EXTERNAL_CALLS``)."""
+    if isinstance(failure, UnreadableReply):
+        return "ok"  # Odoo did the work; only its answer was lost
+    if isinstance(failure, RetryableError):
+        return "retryable"
+    return "permanent"
 
 
 def _fault_summary(code: str, detail: str | None) -> str:
@@ -172,7 +185,7 @@ class OdooClient:
         uid = self.login()
         self.calls += 1
         try:
-            return self.connection.get_service("object").execute_kw(
+            result = self.connection.get_service("object").execute_kw(
                 self.database,
                 uid,
                 self.connection.password,
@@ -182,7 +195,11 @@ class OdooClient:
                 kw,
             )
         except Exception as error:  # noqa: BLE001
-            raise classify(error) from None
+            failure = classify(error)
+            EXTERNAL_CALLS.labels("odoo", _outcome(failure)).inc()
+            raise failure from None
+        EXTERNAL_CALLS.labels("odoo", "ok").inc()
+        return result
 
     def act(
         self, model: str, method: str, ids: Sequence[int], *args: Any, **kw: Any
@@ -225,6 +242,7 @@ class OdooClient:
         result = self.call(model, "load", columns, [row])
         ids = result.get("ids")
         if ids:
+            log.info("odoo.record.loaded", model=model, odoo_id=int(ids[0]))
             return int(ids[0])
         messages = result.get("messages") or []
         texts = [str(message.get("message", "")) for message in messages]

@@ -18,6 +18,8 @@ from worker.store.models import (
     EntityVersion,
     InboxEvent,
     InboxStatus,
+    ReconcileItem,
+    ReconcileRun,
     utcnow,
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "EntityVersion",
     "InboxEvent",
     "InboxStatus",
+    "ReconcileItem",
+    "ReconcileRun",
     "Store",
     "utcnow",
 ]

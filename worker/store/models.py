@@ -169,3 +169,121 @@ class AuditEntry(Base):
         BigId, ForeignKey("inbox.id", ondelete="SET NULL")
     )
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconcileRun(Base):
+    """One reconciliation of Stripe against Odoo over a window of time."""
+
+    __tablename__ = "reconcile_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # running, done or failed
+    status: Mapped[str] = mapped_column(String(16))
+    # How many Stripe objects of each type were compared.
+    compared: Mapped[dict[str, Any] | None] = mapped_column(Payload)
+    # Mismatches by kind.
+    counts: Mapped[dict[str, Any] | None] = mapped_column(Payload)
+    healed: Mapped[int] = mapped_column(Integer, default=0)
+    exceptions: Mapped[int] = mapped_column(Integer, default=0)
+    odoo_calls: Mapped[int] = mapped_column(Integer, default=0)
+    stripe_calls: Mapped[int] = mapped_column(Integer, default=0)
+    report_json: Mapped[str | None] = mapped_column(Text)
+    report_csv: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconcileItem(Base):
+    """One mismatch a run found, and what became of it."""
+
+    __tablename__ = "reconcile_items"
+    __table_args__ = (
+        Index("ix_reconcile_items_run", "run_id"),
+        Index("ix_reconcile_items_open", "resolved_at", "object_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("reconcile_runs.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    stripe_id: Mapped[str] = mapped_column(String(255))
+    odoo_model: Mapped[str | None] = mapped_column(String(64))
+    odoo_ids: Mapped[list[int] | None] = mapped_column(Payload)
+    # Amounts, currencies and states on both sides; never customer data.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(Payload)
+    # healed (a re-sync event was queued) or exception (an operator decides).
+    action: Mapped[str] = mapped_column(String(16))
+    inbox_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inbox.id", ondelete="SET NULL")
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by_run: Mapped[int | None] = mapped_column(BigId)
+
+
+class WritebackState(Base):
+    """What revsync last sent one system about an account's billing health.
+
+    A write whose values hash the same as the last one sent is skipped, so repeated
+    events (and the echoes of revsync's own writes) cost no call.
+    """
+
+    __tablename__ = "writeback_state"
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The HubSpot company or Zendesk organization written to.
+    target_id: Mapped[str] = mapped_column(String(64))
+    values_hash: Mapped[str | None] = mapped_column(String(64))
+    # The property or field values sent (billing facts, never personal data).
+    sent_values: Mapped[dict[str, Any] | None] = mapped_column(Payload)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the latest attempt failed for good, until a later write succeeds.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PaymentFailure(Base):
+    """The latest failed payment of an account, kept after the invoice is paid.
+
+    Filled from ``invoice.payment_failed`` (the date) and
+    ``payment_intent.payment_failed`` (the decline code) as they are applied.
+    """
+
+    __tablename__ = "payment_failures"
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A Stripe decline or error code (card_declined, insufficient_funds ...).
+    reason: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BillingSnapshot(Base):
+    """The billing facts of a Stripe subscription or invoice as last applied.
+
+    Kept by the write-back hook from the event that set the object's entity
+    version, so billing health survives the pruning of old inbox payloads. Prices,
+    quantities, periods and amounts only; nothing about the customer.
+    """
+
+    __tablename__ = "billing_snapshots"
+    __table_args__ = (Index("ix_billing_snapshots_account", "account_id"),)
+
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(255))
+    facts: Mapped[dict[str, Any]] = mapped_column(Payload)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

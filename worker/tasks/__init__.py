@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
-from worker.tasks import inbox  # noqa: F401
+from worker.tasks import inbox, reconcile  # noqa: F401
+from worker.writeback import tasks as writeback  # noqa: F401

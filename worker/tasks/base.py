@@ -24,6 +24,7 @@ from worker.errors import HeldError, PermanentError, RetryableError, WaitingErro
 from worker.pipeline import event_age, record_failure
 from worker.runtime import get_runtime
 from worker.store import InboxStatus
+from worker.telemetry import report_exception
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,17 @@ class SyncTask(Task):  # type: ignore[misc]
     def run_event(self, inbox_id: int, func: Any) -> str:
         """Run ``func(runtime, inbox_id)`` and turn its failure into the policy."""
         runtime = get_runtime()
+        # Every line logged while this event is handled carries its ids.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            inbox_id=inbox_id, task_id=self.request.id
+        )
+        try:
+            return self._run_event(runtime, inbox_id, func)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    def _run_event(self, runtime: Any, inbox_id: int, func: Any) -> str:
         try:
             return str(func(runtime, inbox_id))
         except WaitingError as wait:
@@ -81,6 +93,7 @@ class SyncTask(Task):  # type: ignore[misc]
         except Exception as error:
             reason = f"unexpected {type(error).__name__}"
             log.exception("inbox.unexpected_error", inbox_id=inbox_id)
+            report_exception(error, inbox_id=inbox_id)
             return self._retry(runtime, inbox_id, reason, None)
 
     def _wait(self, runtime: Any, inbox_id: int, wait: WaitingError) -> str:

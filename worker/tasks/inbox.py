@@ -24,5 +24,5 @@ def sweep_inbox(self: SyncTask) -> int:
         runtime.store,
         app,
         received_before=settings.sweep_after_seconds,
-        stuck_after=VISIBILITY_TIMEOUT,
+        stuck_after=settings.visibility_timeout or VISIBILITY_TIMEOUT,
     )

@@ -464,6 +464,44 @@ class MoveLine(Model):
             },
         )
 
+    @api_records
+    def reconcile(self, ids: Any) -> None:
+        """Match the given journal items all together, like Odoo 18's button.
+
+        The items must be posted, not yet reconciled, and on one account that
+        allows reconciliation (or a bank account); otherwise the real server's
+        UserError. It returns nothing, so a caller over XML-RPC gets the "cannot
+        marshal None" fault after the work is committed.
+        """
+        ids = self.existing(ids)
+        if not ids:
+            return None
+        rows = [self.table.rows[i] for i in ids]
+        moves = self.env["account.move"].table.rows
+        if any(row["reconciled"] for row in rows):
+            raise UserError(
+                "You are trying to reconcile some entries that are already reconciled."
+            )
+        if any(moves[row["move_id"]]["state"] != "posted" for row in rows):
+            raise UserError("You can only reconcile posted entries.")
+        accounts = self.env["account.account"]
+        account_ids = sorted({row["account_id"] for row in rows})
+        if len(account_ids) > 1:
+            names = ", ".join(accounts.display_name_of(a) for a in account_ids)
+            raise UserError(f"Entries are not from the same account: {names}")
+        account = accounts.table.rows[account_ids[0]]
+        if not account["reconcile"] and account["account_type"] not in (
+            "asset_cash",
+            "liability_credit_card",
+        ):
+            raise UserError(
+                f"Account {accounts.display_name_of(account_ids[0])} does not allow "
+                "reconciliation. First change the configuration of this account "
+                "to allow it."
+            )
+        self._reconcile(ids)
+        return None
+
     def _counterparts(self, ids: list[int]) -> list[int]:
         ptable = self.env["account.partial.reconcile"].table
         found = []

@@ -7,6 +7,7 @@ from worker.sync.stripe import (  # noqa: F401
     disputes,
     invoices,
     payments,
+    payouts,
     refunds,
     subscriptions,
 )

@@ -49,7 +49,16 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
     if ctx.is_stale("stripe", "customer", customer_id, event.created, rank):
         raise Skip("stale: a newer state of this customer was applied already")
 
+    from worker.sync.stripe.partners import join_account
+
+    joined = join_account(ctx, customer)
+    if joined is not None:
+        update_joined_partner(ctx, event, joined, rank)
+        return
+
     values = partner_values(customer)
+    if hubspot_owns_name(ctx, customer_id):
+        del values["name"]
     values_hash = digest(values)
     version = ctx.version("stripe", "customer", customer_id)
     xref = ctx.xref("stripe", "customer", customer_id)
@@ -77,6 +86,49 @@ def sync_customer(ctx: SyncContext, event: Event) -> None:
         "stripe", "customer", customer_id, odoo_model="res.partner", odoo_id=partner_id
     )
     ctx.landed.add(f"stripe:customer:{customer_id}")
+    ctx.set_version(
+        "stripe",
+        "customer",
+        customer_id,
+        source_ts=event.created,
+        rank=rank,
+        values_hash=values_hash,
+    )
+
+
+def hubspot_owns_name(ctx: SyncContext, customer_id: str) -> bool:
+    """True when the customer's account is linked to a HubSpot company, which
+    then owns the commercial account, its name included."""
+    xref = ctx.xref("stripe", "customer", customer_id)
+    if xref is None or xref.account_id is None:
+        return False
+    ctx.account_id = xref.account_id
+    return ctx.xref_of_account("hubspot", "company") is not None
+
+
+def update_joined_partner(
+    ctx: SyncContext, event: Event, partner_id: int, rank: int
+) -> None:
+    """Write a joined customer's billing e-mail onto its account's partner.
+
+    The system that brought the account (HubSpot) owns the rest of the partner:
+    name, address, phone; Stripe knows where invoices go.
+    """
+    customer = event.object
+    customer_id = str(customer["id"])
+    values = {"email": partner_values(customer)["email"]}
+    values_hash = digest(values)
+    version = ctx.version("stripe", "customer", customer_id)
+    if version is None or version.values_hash != values_hash:
+        ctx.odoo.call("res.partner", "write", [partner_id], values)
+        ctx.audit(
+            system="odoo",
+            model="res.partner",
+            record_id=partner_id,
+            operation="write",
+            fields=list(values),
+            note=f"billing contact of stripe customer {customer_id}",
+        )
     ctx.set_version(
         "stripe",
         "customer",

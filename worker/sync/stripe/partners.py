@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from worker.errors import PrerequisiteMissing
+from worker.hubspot_api import hubspot_api
+from worker.identity import PARTNER_MODEL, account_partner, resolve_stripe_customer
 from worker.odoo.client import external_id, qualified
+from worker.store import CrossReference
 from worker.stripe_api import stripe_api
 from worker.sync.context import SyncContext
 from worker.sync.stripe.customers import partner_values
+from worker.sync.stripe.keys import customer_of
 
 
 def partner_xmlid(customer_id: str) -> str:
@@ -29,7 +35,14 @@ def ensure_partner(
     xref = ctx.xref("stripe", "customer", customer_id)
     if xref is not None and xref.odoo_id:
         ctx.account_id = xref.account_id
+        await_contract(ctx)
         return int(xref.odoo_id)
+    # A customer of an account another system brought writes to that partner.
+    joined = account_partner(ctx, xref.account_id) if xref is not None else None
+    if joined is not None:
+        ctx.account_id = xref.account_id if xref is not None else None
+        await_contract(ctx)
+        return joined
 
     customer: dict[str, Any] | None = None
     api = stripe_api(ctx.runtime.settings)
@@ -44,6 +57,10 @@ def ensure_partner(
             )
         customer = {"id": customer_id, **known}
 
+    joined = join_account(ctx, customer, hint=_same_customer_object(ctx, customer_id))
+    if joined is not None:
+        await_contract(ctx)
+        return joined
     values = partner_values(customer)
     partner_id = ctx.odoo.load_record("res.partner", partner_xmlid(customer_id), values)
     ctx.audit(
@@ -58,6 +75,96 @@ def ensure_partner(
         "stripe", "customer", customer_id, odoo_model="res.partner", odoo_id=partner_id
     )
     return partner_id
+
+
+def join_account(
+    ctx: SyncContext, customer: dict[str, Any], *, hint: dict[str, Any] | None = None
+) -> int | None:
+    """The partner of the account a new Stripe customer joins, or None.
+
+    A customer whose metadata names a HubSpot company (or whose VAT number or
+    e-mail domain matches a customer revsync knows, see ``worker.identity``)
+    joins that account and bills to its partner; no second partner is made. A
+    HubSpot company revsync has not seen yet is read from HubSpot and created
+    first. None means the customer is one of its own: new, or already Stripe's.
+
+    :raises HeldError: the identity is ambiguous.
+    """
+    customer_id = str(customer["id"])
+    identity = resolve_stripe_customer(ctx, customer, hint=hint)
+    account = identity.account_id
+    if account is None and identity.hubspot_company_id is not None:
+        company_id = identity.hubspot_company_id
+        api = hubspot_api(ctx.runtime.settings)
+        if api is None:
+            raise PrerequisiteMissing(
+                f"waiting for hubspot company {company_id}",
+                key=f"hubspot:company:{company_id}",
+                delay=30,
+            )
+        from worker.sync.hubspot.companies import ensure_company
+
+        ensure_company(ctx, company_id, api)
+        account = ctx.account_id
+    partner = account_partner(ctx, account)
+    if partner is None:
+        return None
+    xref = ctx.xref("stripe", "customer", customer_id)
+    if xref is not None and xref.odoo_model == PARTNER_MODEL:
+        return None
+    ctx.link(
+        "stripe",
+        "customer",
+        customer_id,
+        odoo_model=None,
+        odoo_id=None,
+        account_id=account,
+    )
+    ctx.landed.add(f"stripe:customer:{customer_id}")
+    return partner
+
+
+def await_contract(ctx: SyncContext) -> None:
+    """Make a subscription wait while its account's HubSpot deal awaits approval.
+
+    With ``[gates] contract_approval`` set, a Stripe subscription of an account
+    whose won deal is not approved yet waits, and the deal's approval wakes it.
+
+    :raises PrerequisiteMissing: a deal of the account awaits approval.
+    """
+    if ctx.mapping.gates.contract_approval is None or ctx.account_id is None:
+        return
+    if not ctx.event.type.startswith("customer.subscription."):
+        return
+    with ctx.runtime.store.session() as session:
+        deal = session.scalar(
+            select(CrossReference.external_id)
+            .where(
+                CrossReference.account_id == ctx.account_id,
+                CrossReference.system == "hubspot",
+                CrossReference.object_type == "deal",
+                CrossReference.state == "draft",
+            )
+            .order_by(CrossReference.id)
+            .limit(1)
+        )
+    if deal is not None:
+        raise PrerequisiteMissing(
+            f"waiting for hubspot deal {deal} to be approved",
+            key=f"hubspot:deal:{deal}",
+            delay=60,
+        )
+
+
+def _same_customer_object(ctx: SyncContext, customer_id: str) -> dict[str, Any] | None:
+    """The event's own object when it is the customer's (a subscription whose
+    metadata may name the HubSpot company)."""
+    if ctx.event.source != "stripe":
+        return None
+    obj = ctx.event.payload.get("data", {}).get("object")
+    if isinstance(obj, dict) and customer_of(obj) == customer_id:
+        return obj
+    return None
 
 
 def set_lifecycle_tag(ctx: SyncContext, partner_id: int, status: str) -> None:

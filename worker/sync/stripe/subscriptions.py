@@ -43,8 +43,13 @@ def item_values(ctx: SyncContext, view: SubscriptionView) -> dict[str, dict[str,
     return values
 
 
-def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
-    """Make the order's lines say what the subscription's items say."""
+def sync_lines(
+    ctx: SyncContext, view: SubscriptionView, order_id: int, new_order: bool = False
+) -> None:
+    """Make the order's lines say what the subscription's items say.
+
+    ``new_order``: the order was created by this very attempt, so it has no lines.
+    """
     wanted = item_values(ctx, view)
     lines_hash = digest(wanted)
     version = ctx.version("stripe", "subscription_lines", view.id)
@@ -55,12 +60,23 @@ def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
         item_id: ctx.xref("stripe", "subscription_item", item_id)
         for item_id in {*wanted, *_previous_items(version)}
     }
+    mine = {int(x.odoo_id) for x in known.values() if x is not None and x.odoo_id}
+    unlinked = [item_id for item_id in wanted if item_id not in _linked(known)]
+    adopted: dict[str, int] = {}
+    if unlinked and not new_order:
+        # An earlier attempt may have added these lines and failed before linking
+        # them (worker killed, Odoo or the store gone): update those lines rather
+        # than add the items a second time.
+        strays = sorted(set(_order_lines(ctx, order_id)) - mine)
+        adopted = dict(zip(unlinked, strays, strict=False))
     commands: list[Any] = []
     new_items: list[str] = []
     for item_id, vals in wanted.items():
         xref = known.get(item_id)
         if xref is not None and xref.odoo_id:
             commands.append((1, int(xref.odoo_id), vals))
+        elif item_id in adopted:
+            commands.append((1, adopted[item_id], vals))
         else:
             commands.append((0, 0, vals))
             new_items.append(item_id)
@@ -76,10 +92,20 @@ def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
         operation="write",
         fields=["order_line"],
     )
+    for item_id, line_id in adopted.items():
+        ctx.link(
+            "stripe",
+            "subscription_item",
+            item_id,
+            odoo_model="sale.order.line",
+            odoo_id=line_id,
+            account_id=ctx.account_id,
+            parent_id=view.id,
+        )
     if new_items:
         # New lines get ids in the order of the commands that created them; every
         # other line of the order is one revsync already knows.
-        mine = {int(x.odoo_id) for x in known.values() if x is not None and x.odoo_id}
+        mine |= set(adopted.values())
         created = sorted(set(_order_lines(ctx, order_id)) - mine)
         for item_id, line_id in zip(new_items, created, strict=True):
             ctx.link(
@@ -99,6 +125,10 @@ def sync_lines(ctx: SyncContext, view: SubscriptionView, order_id: int) -> None:
         status=",".join(sorted(wanted)),
         values_hash=lines_hash,
     )
+
+
+def _linked(known: dict[str, Any]) -> set[str]:
+    return {item for item, xref in known.items() if xref is not None and xref.odoo_id}
 
 
 def _previous_items(version: Any) -> list[str]:
@@ -137,6 +167,7 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
     if order_id is None:
         order_id, state = ctx.recover("sale.order", xmlid)
 
+    new_order = order_id is None
     if order_id is None:
         values = {
             "partner_id/.id": partner_id,
@@ -155,7 +186,7 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
         _link(ctx, view, order_id, state)
 
     if state != "cancel":
-        sync_lines(ctx, view, order_id)
+        sync_lines(ctx, view, order_id, new_order=new_order)
 
     if view.status in LIVE and state == "draft":
         ctx.odoo.act("sale.order", "action_confirm", [order_id])
