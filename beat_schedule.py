@@ -78,6 +78,12 @@ beat_schedule: dict[str, dict[str, Any]] = {
         "schedule": reconcile_schedule(),
         "options": {"queue": "reconcile", "expires": 6 * 3600},
     },
+    # Billing health whose push was never queued (broker down after an event).
+    "sweep-writeback": {
+        "task": "revsync.writeback.sweep",
+        "schedule": timedelta(minutes=5),
+        "options": {"queue": "bulk", "expires": 290},
+    },
     # Raw payloads of long-finished events are blanked; their rows stay.
     "prune-inbox-payloads": {
         "task": "revsync.inbox.prune_payloads",

@@ -212,3 +212,36 @@ class TestFailure:
             assert run.error == "RetryableError: stripe: HTTP 429"
             assert session.scalars(select(ReconcileItem)).all() == []
         assert source.calls == 3
+
+
+class TestWhatNoResyncCanHeal:
+    def test_a_draft_stripe_lists_is_no_orphan_and_an_unknown_one_is(
+        self, ledger: Ledger
+    ) -> None:
+        draft = {**stripe_invoice(1, paid=False, created=ledger.now), "status": "draft"}
+        unknown = stripe_invoice(2, paid=False, created=ledger.now)
+        ledger.stripe.add(draft)
+        ledger.book([draft, unknown])
+
+        result = reconcile(ledger.runtime, window_now())
+
+        assert [(m.kind, m.stripe_id, m.action) for m in result.mismatches] == [
+            ("orphan_in_odoo", "in_r2", "exception")
+        ]
+        assert ledger.stripe.calls("/v1/invoices/") == 1
+
+    def test_a_record_deleted_under_its_cross_reference_is_an_exception(
+        self, ledger: Ledger
+    ) -> None:
+        invoice = stripe_invoice(1, paid=False, created=ledger.now)
+        ledger.stripe.add(invoice)
+        (move,) = ledger.book([invoice])
+        ledger.sandbox.execute_kw("account.move", "button_draft", [[move]])
+        ledger.sandbox.execute_kw("account.move", "unlink", [[move]])
+
+        result = reconcile(ledger.runtime, window_now())
+
+        (found,) = result.mismatches
+        assert (found.kind, found.action) == ("missing_in_odoo", "exception")
+        assert found.detail["linked_odoo_id"] == move
+        assert result.healed == 0

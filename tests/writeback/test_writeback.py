@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -24,10 +25,10 @@ from tests.writeback.support import record, subscription
 from worker.runtime import Runtime
 from worker.scenarios import StripeStory
 from worker.store import AuditEntry, CrossReference, InboxEvent, Store
-from worker.store.models import BillingSnapshot
+from worker.store.models import BillingSnapshot, WritebackState
 from worker.stripe_signing import sign
 from worker.writeback.budget import NAMESPACE, Budget, OverBudget
-from worker.writeback.push import schedule
+from worker.writeback.push import dirty_key, schedule, sweep
 
 pytestmark = pytest.mark.usefixtures("writeback_worker")
 
@@ -249,6 +250,69 @@ class TestCoalescing:
         assert len(zendesk_fake.writes(linked.organization_id)) == 1
         assert len(company_writes(hubspot_fake, linked)) == 1
         assert len(audit_rows(store, "zendesk", linked.organization_id)) == audited
+
+
+class TestSweep:
+    def test_a_change_whose_push_was_never_queued_is_sent_by_the_sweep(
+        self,
+        store: Store,
+        runtime: Runtime,
+        hubspot_fake: FakeHubSpot,
+        zendesk_fake: FakeZendesk,
+    ) -> None:
+        settled(runtime)
+        linked = link_account(store, hubspot_fake, zendesk_fake)
+        record(
+            store,
+            linked.account_id,
+            subscription(unique("sub"), status="trialing"),
+            event_type="customer.subscription.created",
+        )
+        # The event was applied, the marker set, then the broker went away before
+        # a push task was queued: only the marker is left.
+        for system in ("hubspot", "zendesk"):
+            runtime.redis.incr(dirty_key(linked.account_id, system))
+
+        assert sweep(runtime) == 2
+        assert sweep(runtime) == 0  # one pending push per system is enough
+
+        wait_until(
+            lambda: (
+                zendesk_fake.writes(linked.organization_id)
+                and company_writes(hubspot_fake, linked)
+            ),
+            30,
+            "the swept state in both systems",
+        )
+        assert company_writes(hubspot_fake, linked)[-1]["billing_status"] == "trialing"
+        settled(runtime)
+
+    def test_a_recent_refusal_is_not_swept_again(
+        self,
+        store: Store,
+        runtime: Runtime,
+        hubspot_fake: FakeHubSpot,
+        zendesk_fake: FakeZendesk,
+    ) -> None:
+        settled(runtime)
+        linked = link_account(store, hubspot_fake, zendesk_fake)
+        with store.session() as session:
+            session.add(
+                WritebackState(
+                    account_id=linked.account_id,
+                    system="hubspot",
+                    target_id=linked.company_id,
+                    last_error="hubspot: HTTP 400",
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        marker = dirty_key(linked.account_id, "hubspot")
+        runtime.redis.incr(marker)
+        try:
+            assert sweep(runtime) == 0
+            assert sweep(runtime, quiet_after_failure=0) == 1
+        finally:
+            settled(runtime)
 
 
 class TestRateLimits:

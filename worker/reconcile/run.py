@@ -153,6 +153,12 @@ class _Batcher:
             if linked and int(linked) in by_id:
                 found[int(linked)] = by_id[int(linked)]
             for mismatch in compare(fact, list(found.values())):
+                if mismatch.kind == MISSING and linked:
+                    # The handlers would trust the cross-reference and write to a
+                    # record Odoo no longer has: a person must look first.
+                    mismatch.healable = False
+                    mismatch.heal_type = mismatch.heal_object = None
+                    mismatch.detail["linked_odoo_id"] = int(linked)
                 self._record(fact, mismatch)
 
     def _record(self, fact: Fact, mismatch: Mismatch) -> None:

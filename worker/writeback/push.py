@@ -62,7 +62,7 @@ TARGETS = {
 }
 
 
-def dirty_key(account_id: int, system: str) -> str:
+def dirty_key(account_id: int | str, system: str) -> str:
     return f"revsync:writeback:dirty:{account_id}:{system}"
 
 
@@ -189,6 +189,55 @@ def schedule(runtime: Runtime, account_id: int) -> list[str]:
             raise
         queued.append(system)
     return queued
+
+
+def sweep(runtime: Runtime, quiet_after_failure: float = 3600) -> int:
+    """Queue a push for every dirty marker that has none pending; return how many.
+
+    A marker is left without a task when queuing failed after the event was
+    applied (Redis or the broker went away in between). An account whose last
+    write was refused for good is left alone for ``quiet_after_failure`` seconds,
+    so a standing refusal does not become a stream of calls.
+    """
+    queued = 0
+    recent = utcnow().timestamp() - quiet_after_failure
+    for raw in runtime.redis.scan_iter(match=dirty_key("*", "*"), count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        *_, account_part, system = key.split(":")
+        account_id = int(account_part)
+        if system not in TARGETS or runtime.redis.exists(
+            pending_key(account_id, system)
+        ):
+            continue
+        with runtime.store.session() as session:
+            state = session.get(WritebackState, (account_id, system))
+            if (
+                state is not None
+                and state.last_error
+                and state.updated_at is not None
+                and _stamp(state.updated_at) > recent
+            ):
+                continue
+        if not runtime.redis.set(
+            pending_key(account_id, system),
+            "1",
+            nx=True,
+            ex=int(runtime.settings.writeback_delay) + PENDING_MARGIN,
+        ):
+            continue
+        runtime.producer.send_task(
+            PUSH_TASK, args=[account_id, system], queue=QUEUE, countdown=0
+        )
+        queued += 1
+    if queued:
+        log.info("writeback.swept", queued=queued)
+    return queued
+
+
+def _stamp(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 # -- the push task's work -----------------------------------------------------------

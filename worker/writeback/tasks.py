@@ -21,7 +21,14 @@ from worker.celery_app import MAX_COUNTDOWN, app
 from worker.errors import PermanentError, RetryableError, WaitingError
 from worker.runtime import get_runtime
 from worker.tasks.base import backoff
-from worker.writeback.push import PUSH_TASK, QUEUE, defer, push, record_failure
+from worker.writeback.push import (
+    PUSH_TASK,
+    QUEUE,
+    defer,
+    push,
+    record_failure,
+    sweep,
+)
 
 
 @app.task(
@@ -62,3 +69,9 @@ def push_billing_health(
     countdown = min(float(MAX_COUNTDOWN), countdown)
     defer(runtime, account_id, system, countdown)
     raise self.retry(args=(account_id, system, spent), countdown=countdown)
+
+
+@app.task(name="revsync.writeback.sweep", queue=QUEUE, ignore_result=True)
+def sweep_writeback() -> int:
+    """Beat: queue the pushes of accounts marked dirty whose task was lost."""
+    return sweep(get_runtime())
