@@ -1,12 +1,14 @@
-"""The HubSpot CRM API as revsync uses it: read deals, companies and line items,
-the deal pipelines, and write properties back to companies.
+"""The HubSpot CRM API as the lead-to-customer flow reads it: deals, companies,
+line items and the deal pipelines. (Billing health is written back to companies
+by ``worker.writeback.hubspot``, through ``hubspot-api-client``.)
 
-Plain ``requests`` rather than ``hubspot-api-client``: the SDK keeps a separate
-configuration (host, retries) per API namespace, has no client-wide timeout, and
-its urllib3 retries would block a worker on 429. Here every call has a timeout and
-every failure is classified once, as in ``worker.stripe_api``: network errors, 429
-and 5xx are retryable (with HubSpot's ``Retry-After`` when it sends one), any other
-4xx is permanent. ``HUBSPOT_API_BASE`` points the client at a local fake in tests.
+Reads use plain ``requests`` rather than ``hubspot-api-client``: the SDK keeps a
+separate configuration (host, retries) per API namespace, has no client-wide
+timeout, and its urllib3 retries would block a worker on 429. Here every call has
+a timeout and every failure is classified once, as in ``worker.stripe_api``:
+network errors, 429 and 5xx are retryable (with HubSpot's ``Retry-After`` when it
+sends one), any other 4xx is permanent. ``HUBSPOT_API_BASE`` points the client at
+a local fake in tests.
 """
 
 from __future__ import annotations
@@ -195,18 +197,6 @@ class HubSpotAPI:
         with _pipelines_lock:
             _pipelines[self.base] = (time.monotonic(), pipelines)
         return pipelines
-
-    # -- writes -----------------------------------------------------------------------
-
-    def update_company(
-        self, company_id: str, properties: dict[str, str]
-    ) -> dict[str, Any]:
-        """Set properties of one company; values travel as strings, "" clears."""
-        return self.request(
-            "PATCH",
-            f"/crm/v3/objects/companies/{company_id}",
-            body={"properties": {k: str(v) for k, v in properties.items()}},
-        )
 
 
 def hubspot_api(settings: Settings) -> HubSpotAPI | None:

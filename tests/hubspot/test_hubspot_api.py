@@ -63,17 +63,3 @@ class TestErrors:
         with pytest.raises(PermanentError) as raised:
             api.company("11")
         assert "401" in str(raised.value) and "pat-wrong" not in str(raised.value)
-
-
-class TestWrites:
-    def test_update_company_sends_strings_and_the_fake_records_them(
-        self, fake, api
-    ) -> None:
-        fake.add_company("11", billing_health="healthy")
-
-        api.update_company("11", {"billing_health": "at_risk", "overdue_days": "12"})
-
-        assert fake.company("11")["billing_health"] == "at_risk"
-        assert fake.company_writes["11"] == [
-            {"billing_health": "at_risk", "overdue_days": "12"}
-        ]

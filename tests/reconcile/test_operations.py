@@ -16,7 +16,8 @@ from sentry_sdk.transport import Transport
 from sqlalchemy import delete, insert, select
 
 from tests.conftest import ROOT
-from tests.reconcile.books import Ledger, env_of, stripe_invoice
+from tests.reconcile.books import Ledger, env_of
+from tests.reconcile.seed import stripe_invoice
 from worker.reconcile import Window, reconcile
 from worker.reconcile.retention import PRUNED, prune_payloads
 from worker.store import InboxEvent, InboxStatus, Store, utcnow

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.reconcile.books import Ledger, stripe_invoice
+from tests.reconcile.books import Ledger
+from tests.reconcile.seed import stripe_invoice
 from worker.errors import RetryableError, WaitingError
 from worker.pipeline import process_inbox_event
 from worker.reconcile import Window, reconcile
