@@ -55,4 +55,5 @@ def queue_for(source: str, event_type: str) -> str:
 def _load_flows() -> None:
     # Importing the flow modules registers their handlers.
     import worker.sync.hubspot
-    import worker.sync.stripe  # noqa: F401
+    import worker.sync.stripe
+    import worker.sync.zendesk  # noqa: F401
