@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tests.lifecycle.harness import Books, write_mapping
-from worker.scenarios import StripeStory
+from worker.scenarios import Coupon, StripeStory
 from worker.store import Store
 
 # The most calls one event of the type may cost, with what they are for.
@@ -43,10 +43,18 @@ BUDGET: dict[str, tuple[int, str]] = {
         "payment wizard (2) when it names its invoice; dunning activity done, tag",
     ),
     "charge.succeeded": (4, "as payment_intent.succeeded"),
-    "refund.created": (5, "credit note load, lines, post, refund wizard (2)"),
-    "charge.refunded": (5, "as refund.created, once per refund"),
+    "refund.created": (
+        6,
+        "invoice lines (for their taxes), credit note load, lines, post, "
+        "refund wizard (2)",
+    ),
+    "charge.refunded": (6, "as refund.created, once per refund"),
     "charge.dispute.created": (1, "load activity"),
-    "charge.dispute.closed": (6, "credit note (3), outbound wizard (2), activity"),
+    "charge.dispute.closed": (
+        7,
+        "invoice lines (for their taxes), credit note (3), outbound wizard (2), "
+        "activity",
+    ),
     "credit_note.created": (
         5,
         "credit note load, lines, post; when issued before payment, find its "
@@ -78,7 +86,14 @@ def stories() -> list[StripeStory]:
         paid = story.pay(first)
         story.recover(sub)
         story.change_plan(sub, quantity=2, unit_amount=4900)
-        second = story.invoice(sub)
+        # Discounts ride on the invoice lines: no Odoo call of their own.
+        second = story.invoice(
+            sub,
+            discounts=[
+                Coupon("LOYAL10", percent_off=10),
+                Coupon("FIVE", amount_off=500),
+            ],
+        )
         story.finalize(second)
         story.pay(second)
         story.refund(paid, amount=2450)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from worker.errors import PermanentError
 
@@ -27,6 +28,32 @@ def to_amount(minor: int, currency: str) -> float:
     if not isinstance(minor, int) or isinstance(minor, bool):
         raise PermanentError(f"amount in {currency} is not an integer")
     return float(Decimal(minor).scaleb(-decimals(currency)))
+
+
+def display(minor: int, currency: str) -> str:
+    """``1225`` USD reads ``12.25 USD``; ``500`` JPY reads ``500 JPY``."""
+    places = decimals(currency)
+    return f"{Decimal(minor).scaleb(-places):.{places}f} {currency.upper()}"
+
+
+def to_minor(amount: float, currency: str) -> int:
+    """An Odoo amount back in minor units: ``19.99`` USD is ``1999``."""
+    exact = Decimal(str(amount)).scaleb(decimals(currency))
+    return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def prorate(amount: int, part: int, whole: int) -> int:
+    """``amount * part / whole`` in whole minor units, halves away from zero."""
+    if whole == 0:
+        raise ValueError("cannot prorate over a zero whole")
+    return half_up(Fraction(amount * part, whole))
+
+
+def half_up(value: Fraction) -> int:
+    """The nearest integer, halves away from zero (as Stripe and Odoo round)."""
+    magnitude = abs(value)
+    rounded = int(magnitude + Fraction(1, 2))
+    return rounded if value >= 0 else -rounded
 
 
 def iso(currency: str | None) -> str:

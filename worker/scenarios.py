@@ -67,6 +67,7 @@ from typing import Any, Literal
 __all__ = [
     "API_VERSIONS",
     "OMITTED_KEYS",
+    "Coupon",
     "Shape",
     "StripeStory",
     "TaxRate",
@@ -200,6 +201,77 @@ class TaxRate:
             else float(percentage),
             "state": None,
             "tax_type": self.tax_type,
+        }
+
+
+def _half_up(value: Decimal) -> int:
+    """Rounded half away from zero, as Stripe rounds a share of an amount."""
+    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Coupon:
+    """A coupon applied to one invoice: ``percent_off`` or ``amount_off``, not both.
+
+    ``Coupon("SPRING25", percent_off=25)`` takes a quarter off every line;
+    ``Coupon("WELCOME", amount_off=500)`` takes 500 minor units off the invoice,
+    shared among its lines in proportion to their amounts. Discounts apply in the
+    order given, each to what the ones before it left, and never below zero.
+    """
+
+    id: str
+    percent_off: Decimal | int | None = None
+    amount_off: int | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("a coupon has either percent_off or amount_off")
+        if self.percent_off is not None and not 0 < Decimal(self.percent_off) <= 100:
+            raise ValueError(f"percent_off out of range: {self.percent_off}")
+        if self.amount_off is not None:
+            _whole(self.amount_off, "amount_off", 1)
+
+    def shares(self, amounts: Sequence[int]) -> list[int]:
+        """What this coupon takes off each line, given what is left of each."""
+        if self.percent_off is not None:
+            rate = Decimal(self.percent_off) * Decimal("0.01")
+            return [
+                min(amount, _half_up(Decimal(amount) * rate)) if amount > 0 else 0
+                for amount in amounts
+            ]
+        base = sum(amount for amount in amounts if amount > 0)
+        off = min(int(self.amount_off or 0), base)
+        if not base:
+            return [0 for _ in amounts]
+        shares = [off * amount // base if amount > 0 else 0 for amount in amounts]
+        # Hand the units lost to flooring to the largest lines, one each.
+        order = sorted(range(len(amounts)), key=lambda i: -amounts[i])
+        for i in order[: off - sum(shares)]:
+            shares[i] += 1
+        return shares
+
+    def as_stripe(self, currency: str, created: int) -> Obj:
+        percent = None
+        if self.percent_off is not None:
+            value = Decimal(self.percent_off)
+            percent = int(value) if value == value.to_integral_value() else float(value)
+        return {
+            "id": self.id,
+            "object": "coupon",
+            "amount_off": self.amount_off,
+            "created": created,
+            "currency": currency if self.amount_off is not None else None,
+            "duration": "once",
+            "duration_in_months": None,
+            "livemode": False,
+            "max_redemptions": None,
+            "metadata": {},
+            "name": self.name or self.id,
+            "percent_off": percent,
+            "redeem_by": None,
+            "times_redeemed": 1,
+            "valid": True,
         }
 
 
@@ -853,17 +925,23 @@ class StripeStory:
         period: tuple[int, int],
         proration: bool,
         rate: TaxRate | None,
+        discounts: Sequence[tuple[str, int]] = (),
     ) -> Obj:
         item = self._item(sub)
         price = item["price"]
-        tax = rate.on(amount) if rate is not None else 0
+        # Stripe taxes what is left of the line after its discounts.
+        taxable = amount - sum(off for _, off in discounts)
+        tax = rate.on(taxable) if rate is not None else 0
         base: Obj = {
             "id": self._new_id("il"),
             "object": "line_item",
             "amount": amount,
             "currency": self.currency,
             "description": description,
-            "discount_amounts": [],
+            "discount_amounts": [
+                {"amount": off, "discount": discount_id}
+                for discount_id, off in discounts
+            ],
             "discountable": True,
             "discounts": [],
             "livemode": False,
@@ -901,7 +979,9 @@ class StripeStory:
                 },
                 "type": "subscription_item_details",
             },
-            pretax_credit_amounts=[],
+            pretax_credit_amounts=[
+                self._credit_entry(discount_id, off) for discount_id, off in discounts
+            ],
             pricing={
                 "price_details": {"price": price["id"], "product": price["product"]},
                 "type": "price_details",
@@ -909,9 +989,18 @@ class StripeStory:
             },
             quantity_decimal=str(item["quantity"]),
             subtotal=amount,
-            taxes=[] if rate is None else [self._tax_entry(rate.id, tax, amount)],
+            taxes=[] if rate is None else [self._tax_entry(rate.id, tax, taxable)],
         )
         return base
+
+    @staticmethod
+    def _credit_entry(discount_id: str, amount: int) -> Obj:
+        return {
+            "amount": amount,
+            "credit_balance_transaction": None,
+            "discount": discount_id,
+            "type": "discount",
+        }
 
     @staticmethod
     def _tax_entry(rate_id: str, tax: int, taxable: int) -> Obj:
@@ -942,12 +1031,17 @@ class StripeStory:
         sub_id: str,
         proration_lines: Sequence[tuple[int, str]] = (),
         tax_rate: TaxRate | Decimal | int | None = None,
+        discounts: Sequence[Coupon] = (),
     ) -> str:
         """invoice.created: a draft with the subscription line, then any prorations.
 
         ``proration_lines`` are ``(amount, description)`` pairs in minor units,
-        negative for unused time. A trialing subscription's line is free. Returns the
-        invoice id.
+        negative for unused time. A trialing subscription's line is free.
+        ``discounts`` are coupons redeemed on this invoice, applied in order to the
+        lines that are not credits; each line is taxed on what they leave of it.
+        Every line carries its share of each discount (``discount_amounts``, in
+        basil also ``pretax_credit_amounts``) and the invoice their totals. Returns
+        the invoice id.
         """
         sub = self._subscription(sub_id, SUBSCRIPTION_LIVE, "invoice")
         rate = self._tax_rate(tax_rate)
@@ -965,9 +1059,20 @@ class StripeStory:
         entries = [(first_amount, first_text, False)]
         for amount, description in proration_lines:
             entries.append((_whole(amount, "proration amount"), description, True))
-        tax = sum(rate.on(amount) for amount, _, _ in entries) if rate else 0
+        coupons = list(discounts)
+        if any(not isinstance(coupon, Coupon) for coupon in coupons):
+            raise ValueError("discounts must be Coupon objects")
+        if len({coupon.id for coupon in coupons}) != len(coupons):
+            raise ValueError("a coupon can be redeemed once per invoice")
+        left = [amount for amount, _, _ in entries]
+        shares: list[list[int]] = []
+        for coupon in coupons:
+            shares.append(coupon.shares(left))
+            left = [amount - off for amount, off in zip(left, shares[-1], strict=True)]
+        discounted = sum(sum(coupon_shares) for coupon_shares in shares)
+        tax = sum(rate.on(amount) for amount in left) if rate else 0
         subtotal = sum(amount for amount, _, _ in entries)
-        if subtotal + tax < 0:
+        if subtotal - discounted + tax < 0:
             raise ValueError(
                 "invoice total would be negative; customer credit balances are not "
                 "modelled"
@@ -976,6 +1081,10 @@ class StripeStory:
         invoice_id = self._new_id("in")
         if rate is not None and rate.id not in self._tax_rates:
             self._tax_rates[rate.id] = rate.as_stripe(self.now)
+        discount_objects = [
+            self._discount(coupon, invoice_id, sub_id) for coupon in coupons
+        ]
+        discount_ids = [discount["id"] for discount in discount_objects]
         period = self._period(sub)
         lines = [
             self._line(
@@ -986,8 +1095,20 @@ class StripeStory:
                 (self.now, period[1]) if proration else period,
                 proration,
                 rate,
+                []
+                if amount < 0
+                else [
+                    (discount_id, coupon_shares[index])
+                    for discount_id, coupon_shares in zip(
+                        discount_ids, shares, strict=True
+                    )
+                ],
             )
-            for amount, description, proration in entries
+            for index, (amount, description, proration) in enumerate(entries)
+        ]
+        totals = [
+            (discount_id, sum(coupon_shares))
+            for discount_id, coupon_shares in zip(discount_ids, shares, strict=True)
         ]
         if sub["latest_invoice"] is None:
             reason = "subscription_create"
@@ -995,7 +1116,7 @@ class StripeStory:
             reason = "subscription_update"
         else:
             reason = "subscription_cycle"
-        total = subtotal + tax
+        total = subtotal - discounted + tax
         invoice: Obj = {
             "id": invoice_id,
             "object": "invoice",
@@ -1020,7 +1141,7 @@ class StripeStory:
             "default_source": None,
             "default_tax_rates": [],
             "description": None,
-            "discounts": [],
+            "discounts": discount_ids,
             "due_date": None,
             "ending_balance": None,
             "footer": None,
@@ -1054,7 +1175,9 @@ class StripeStory:
             },
             "subtotal": subtotal,
             "total": total,
-            "total_discount_amounts": [],
+            "total_discount_amounts": [
+                {"amount": off, "discount": discount_id} for discount_id, off in totals
+            ],
             "webhooks_delivered_at": None,
             **self._customer_details(),
         }
@@ -1063,7 +1186,8 @@ class StripeStory:
                 application_fee_amount=None,
                 automatic_tax={"enabled": False, "status": None},
                 charge=None,
-                discount=None,
+                # Before multiple discounts, an invoice showed its first one.
+                discount=discount_objects[0] if discount_objects else None,
                 paid=False,
                 paid_out_of_band=False,
                 payment_intent=None,
@@ -1107,17 +1231,44 @@ class StripeStory:
                 shipping_details=None,
                 subtotal_excluding_tax=subtotal,
                 test_clock=None,
-                total_excluding_tax=subtotal,
-                total_pretax_credit_amounts=[],
+                total_excluding_tax=subtotal - discounted,
+                total_pretax_credit_amounts=[
+                    self._credit_entry(discount_id, off) for discount_id, off in totals
+                ],
                 total_taxes=[]
                 if rate is None
-                else [self._tax_entry(rate.id, tax, subtotal)],
+                else [self._tax_entry(rate.id, tax, subtotal - discounted)],
             )
         self._invoices[invoice_id] = invoice
         self._subscription_of_invoice[invoice_id] = sub_id
         sub["latest_invoice"] = invoice_id
         self._emit("invoice.created", invoice)
         return invoice_id
+
+    def _discount(self, coupon: Coupon, invoice_id: str, sub_id: str) -> Obj:
+        """The Discount object of one coupon redeemed on one invoice."""
+        discount: Obj = {
+            "id": self._new_id("di"),
+            "object": "discount",
+            "checkout_session": None,
+            "customer": self.customer_id,
+            "end": None,
+            "invoice": invoice_id,
+            "invoice_item": None,
+            "promotion_code": None,
+            "start": self.now,
+            "subscription": sub_id,
+        }
+        coupon_obj = coupon.as_stripe(self.currency, self.now)
+        if self.legacy:
+            discount["coupon"] = coupon_obj
+        else:
+            discount.update(
+                customer_account=None,
+                source={"coupon": coupon_obj, "type": "coupon"},
+                subscription_item=None,
+            )
+        return discount
 
     def _settle(self, invoice: Obj) -> None:
         """Mark an invoice whose amount_remaining reached zero as paid."""
@@ -1540,6 +1691,8 @@ class StripeStory:
         *,
         reason: str | None = None,
         memo: str | None = None,
+        refund_ids: Sequence[str] = (),
+        tax_rate: TaxRate | Decimal | int | None = None,
     ) -> str:
         """credit_note.created and invoice.updated in one second; returns the id.
 
@@ -1547,39 +1700,51 @@ class StripeStory:
         ``pre_payment`` (up to what remains; an open invoice credited in full becomes
         paid and also sends invoice.paid). A refund can only back a post-payment
         note; the part of a post-payment note no refund covers is out of band.
+        ``refund_ids`` names further refunds backing the note, in order (basil
+        only: a legacy note names one ``refund``). With ``tax_rate`` the line's
+        ``amount`` is before tax and the note's total adds the tax on it.
         """
         invoice = self._invoice(invoice_id, ("open", "paid"), "credit")
         _whole(amount, "amount", 1)
+        rate = self._tax_rate(tax_rate)
+        tax = rate.on(amount) if rate is not None else 0
+        total = amount + tax
         post = invoice["status"] == "paid"
         if post:
             limit = invoice["amount_paid"] - invoice["post_payment_credit_notes_amount"]
         else:
             limit = invoice["amount_remaining"]
-        if amount > limit:
-            raise ValueError(f"cannot credit {amount}; at most {limit} can be")
-        refunded = 0
-        if refund_id is not None:
-            refund = self._refunds.get(refund_id)
+        if total > limit:
+            raise ValueError(f"cannot credit {total}; at most {limit} can be")
+        backing = ([refund_id] if refund_id is not None else []) + list(refund_ids)
+        if self.legacy and len(backing) > 1:
+            raise ValueError("a legacy credit note names one refund")
+        if len(set(backing)) != len(backing):
+            raise ValueError("a refund is named twice")
+        covers: dict[str, int] = {}
+        for backer in backing:
+            refund = self._refunds.get(backer)
             if refund is None:
-                raise ValueError(f"no refund {refund_id!r} in this story")
+                raise ValueError(f"no refund {backer!r} in this story")
             if not post:
                 raise ValueError(
                     "a refund can only back a credit note of a paid invoice"
                 )
             if self._invoice_of_intent[refund["payment_intent"]] != invoice_id:
-                raise ValueError(f"refund {refund_id} is not of invoice {invoice_id}")
-            free = refund["amount"] - self._refund_linked.get(refund_id, 0)
-            refunded = min(amount, free)
-            if refunded <= 0:
-                raise ValueError(f"refund {refund_id} already backs other credit notes")
+                raise ValueError(f"refund {backer} is not of invoice {invoice_id}")
+            free = refund["amount"] - self._refund_linked.get(backer, 0)
+            covers[backer] = min(total - sum(covers.values()), free)
+            if covers[backer] <= 0:
+                raise ValueError(f"refund {backer} cannot back this credit note")
+        refunded = sum(covers.values())
         self._action(request=True)
         note_id = self._new_id("cn")
         count = self._notes_of_invoice.get(invoice_id, 0) + 1
         self._notes_of_invoice[invoice_id] = count
-        if refund_id is not None:
-            self._refund_linked[refund_id] = (
-                self._refund_linked.get(refund_id, 0) + refunded
-            )
+        for backer, covered in covers.items():
+            self._refund_linked[backer] = self._refund_linked.get(backer, 0) + covered
+        if rate is not None and rate.id not in self._tax_rates:
+            self._tax_rates[rate.id] = rate.as_stripe(self.now)
         line: Obj = {
             "id": self._new_id("cnli"),
             "object": "credit_note_line_item",
@@ -1589,16 +1754,22 @@ class StripeStory:
             "discount_amounts": [],
             "livemode": False,
             "quantity": 1,
-            "tax_rates": [],
+            "tax_rates": [] if rate is None else [_copy(self._tax_rates[rate.id])],
             "type": "custom_line_item",
             "unit_amount": amount,
             "unit_amount_decimal": str(amount),
         }
-        out_of_band = amount - refunded if post and amount > refunded else None
+        out_of_band = total - refunded if post and total > refunded else None
+        legacy_taxes = (
+            []
+            if rate is None
+            else [{"amount": tax, "inclusive": False, "tax_rate": rate.id}]
+        )
+        basil_taxes = [] if rate is None else [self._tax_entry(rate.id, tax, amount)]
         note: Obj = {
             "id": note_id,
             "object": "credit_note",
-            "amount": amount,
+            "amount": total,
             "amount_shipping": 0,
             "created": self.now,
             "currency": self.currency,
@@ -1619,7 +1790,7 @@ class StripeStory:
             "status": "issued",
             "subtotal": amount,
             "subtotal_excluding_tax": amount,
-            "total": amount,
+            "total": total,
             "total_excluding_tax": amount,
             "type": "post_payment" if post else "pre_payment",
             "voided_at": None,
@@ -1627,38 +1798,39 @@ class StripeStory:
         if self.legacy:
             line.update(
                 amount_excluding_tax=amount,
-                tax_amounts=[],
+                tax_amounts=_copy(legacy_taxes),
                 unit_amount_excluding_tax=str(amount),
             )
-            note.update(refund=refund_id, tax_amounts=[])
+            note.update(
+                refund=backing[0] if backing else None, tax_amounts=legacy_taxes
+            )
         else:
-            line.update(metadata={}, pretax_credit_amounts=[], taxes=[])
+            line.update(metadata={}, pretax_credit_amounts=[], taxes=basil_taxes)
             note.update(
                 customer_account=None,
                 effective_at=self.now,
-                post_payment_amount=amount if post else 0,
-                pre_payment_amount=0 if post else amount,
+                post_payment_amount=total if post else 0,
+                pre_payment_amount=0 if post else total,
                 pretax_credit_amounts=[],
-                refunds=[]
-                if refund_id is None
-                else [
+                refunds=[
                     {
-                        "amount_refunded": refunded,
+                        "amount_refunded": covered,
                         "payment_record_refund": None,
-                        "refund": refund_id,
+                        "refund": backer,
                         "type": "refund",
                     }
+                    for backer, covered in covers.items()
                 ],
-                total_taxes=[],
+                total_taxes=_copy(basil_taxes),
             )
         self._credit_notes[note_id] = note
         before = _copy(invoice)
         if post:
-            invoice["post_payment_credit_notes_amount"] += amount
+            invoice["post_payment_credit_notes_amount"] += total
         else:
-            invoice["pre_payment_credit_notes_amount"] += amount
-            invoice["amount_due"] -= amount
-            invoice["amount_remaining"] -= amount
+            invoice["pre_payment_credit_notes_amount"] += total
+            invoice["amount_due"] -= total
+            invoice["amount_remaining"] -= total
             if invoice["amount_remaining"] == 0:
                 self._settle(invoice)
         self._emit("credit_note.created", note)

@@ -2,7 +2,8 @@
 
 The money a dispute moves (withdrawal, reinstatement, the dispute fee) reaches the
 books with the payout's bank entries; here the dispute only tells finance what
-happened to the invoice.
+happened to the invoice. A lost dispute's credit note reverses the invoice's tax in
+proportion, as a refund's does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
 from worker.sync.stripe.activities import close_activity, open_activity
 from worker.sync.stripe.keys import ref_id, stripe_lock
-from worker.sync.stripe.refunds import credit_note, invoice_of_payment, pay_out
+from worker.sync.stripe.refunds import (
+    credit_note,
+    invoice_of_payment,
+    pay_out,
+    refund_lines,
+)
 
 LOST = "lost"
 CLOSED = ("won", "lost", "warning_closed", "prevented")
@@ -60,7 +66,13 @@ def sync_dispute(ctx: SyncContext, event: Event) -> None:
                 invoice_move=invoice_move,
                 customer=customer.external_id if customer else "",
                 currency=currency,
-                lines=[(f"Lost Stripe dispute {dispute_id}", amount)],
+                lines=lambda: refund_lines(
+                    ctx,
+                    invoice_move,
+                    amount,
+                    currency,
+                    f"Lost Stripe dispute {dispute_id}",
+                ),
                 reason="Lost Stripe dispute",
             )
             pay_out(

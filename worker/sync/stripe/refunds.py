@@ -5,21 +5,216 @@ posted and paid by an outbound payment in the Stripe journal, so the customer's
 balance returns to zero. A Stripe credit note becomes the credit note itself, and
 the refunds it lists are paid against it rather than getting credit notes of their
 own. A lost dispute becomes a credit note paid by the funds Stripe withdrew.
+
+Money given back carries back the tax it carried. A refund or lost dispute of a
+taxed invoice credits each invoice line's share of the amount, with that line's
+taxes, so that the credit note's tax is the invoice's tax in proportion and its
+total is exactly what Stripe paid out; a Stripe credit note books its own lines
+and tax amounts. Odoo computes the tax of every line itself, so each line is
+priced for Odoo's rounding to land on the intended tax, and the cent or two that
+leaves over is booked on an untaxed rounding line at the end.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from worker.errors import PrerequisiteMissing
-from worker.money import iso, to_amount
+from worker.money import decimals, iso, prorate, to_amount, to_minor
+from worker.odoo.catalog import Catalog
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
 from worker.sync.stripe.keys import ref_id, stripe_lock
 from worker.sync.stripe.partners import ensure_partner
 from worker.sync.stripe.payments import run_payment_wizard
+from worker.sync.stripe.shapes import credit_note_line
+
+# A credit note line as written: label, price in minor units, Odoo tax ids.
+Line = tuple[str, int, tuple[int, ...]]
+# How far from the proportional price a line's price may move to hit its tax.
+PRICE_SEARCH = 1_000
+
+
+@dataclass(frozen=True)
+class Portion:
+    """What one line credits, in minor units: before tax, and the tax on it."""
+
+    name: str
+    untaxed: int
+    tax: int
+    tax_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Percent:
+    """An Odoo percentage tax, the only kind whose share revsync books."""
+
+    amount: float
+    included: bool
+
+
+# Tax definitions per Odoo (one catalog each), read once per worker like the ids.
+_TAX_RULES: WeakKeyDictionary[Catalog, dict[int, Percent | None]] = WeakKeyDictionary()
+
+
+def tax_rules(ctx: SyncContext, tax_ids: Iterable[int]) -> dict[int, Percent | None]:
+    """Each tax as a percentage, or None for a kind revsync does not prorate."""
+    wanted = set(tax_ids)
+    known = _TAX_RULES.setdefault(ctx.catalog, {})
+    missing = sorted(wanted - known.keys())
+    if missing:
+        for row in ctx.odoo.read(
+            "account.tax", missing, ["amount", "amount_type", "price_include"]
+        ):
+            known[int(row["id"])] = (
+                Percent(float(row["amount"]), bool(row["price_include"]))
+                if row["amount_type"] == "percent"
+                else None
+            )
+    return {tax_id: known.get(tax_id) for tax_id in wanted}
+
+
+def prorated(portions: Sequence[Portion], gross: int) -> list[Portion]:
+    """The share of ``portions`` a credit of ``gross`` takes, in minor units.
+
+    The tax credited is the portions' tax in proportion, rounded once; each line
+    gets its share, the last taxed line the tax left over by rounding and the last
+    line the rest, so the shares add up to ``gross`` exactly. Crediting the whole
+    returns the portions themselves.
+    """
+    portions = [p for p in portions if p.untaxed or p.tax]
+    whole = sum(p.untaxed + p.tax for p in portions)
+    if not portions or whole == 0:
+        return []
+    tax = prorate(sum(p.tax for p in portions), gross, whole)
+    shares = [
+        replace(
+            p,
+            untaxed=prorate(p.untaxed, gross, whole),
+            tax=prorate(p.tax, gross, whole),
+        )
+        for p in portions
+    ]
+    taxed = [index for index, p in enumerate(portions) if p.tax]
+    if taxed:
+        last = shares[taxed[-1]]
+        shares[taxed[-1]] = replace(
+            last, tax=last.tax + tax - sum(s.tax for s in shares)
+        )
+    rest = gross - sum(s.untaxed + s.tax for s in shares)
+    shares[-1] = replace(shares[-1], untaxed=shares[-1].untaxed + rest)
+    return shares
+
+
+def odoo_tax(rule: Percent, price: int, currency: str) -> tuple[int, int] | None:
+    """(untaxed, tax) Odoo computes for one unit at ``price`` (minor units).
+
+    None when the unrounded tax sits on a half, where float noise decides.
+    """
+    scale = 10 ** decimals(currency)
+    base = price / scale
+    if rule.included:
+        raw = base - base * 100 / (100 + rule.amount)
+    else:
+        raw = base * rule.amount / 100
+    minor = abs(raw) * scale
+    if abs(minor % 1 - 0.5) < 1e-6:
+        return None
+    tax = int(math.copysign(math.floor(minor + 0.5), raw))
+    return (price - tax if rule.included else price), tax
+
+
+def _priced(portion: Portion, rule: Percent, currency: str) -> tuple[int, int] | None:
+    """The price closest to the portion's whose tax Odoo rounds to the portion's
+    tax, with the untaxed amount it leaves over; None when there is none."""
+    start = portion.untaxed + (portion.tax if rule.included else 0)
+    for step in range(PRICE_SEARCH):
+        for price in (start + step, start - step) if step else (start,):
+            computed = odoo_tax(rule, price, currency)
+            if computed is not None and computed[1] == portion.tax:
+                return price, portion.untaxed - computed[0]
+    return None
+
+
+def credit_lines(
+    ctx: SyncContext, portions: Sequence[Portion], currency: str, label: str
+) -> list[Line]:
+    """The lines that make Odoo book ``portions``: each taxed line priced so
+    Odoo's tax on it is the portion's, then one untaxed line with what rounding
+    left over. A line whose taxes are not one percentage is credited gross,
+    without tax, so the total still holds."""
+    rules = tax_rules(ctx, {i for p in portions if p.tax for i in p.tax_ids})
+    lines: list[Line] = []
+    rounding = 0
+    for portion in portions:
+        rule = rules.get(portion.tax_ids[0]) if len(portion.tax_ids) == 1 else None
+        found = _priced(portion, rule, currency) if rule and portion.tax else None
+        if found is None:
+            if portion.untaxed + portion.tax:
+                lines.append((portion.name, portion.untaxed + portion.tax, ()))
+            continue
+        price, left = found
+        lines.append((portion.name, price, portion.tax_ids))
+        rounding += left
+    if rounding:
+        lines.append((f"{label}: rounding", rounding, ()))
+    return lines
+
+
+def refund_lines(
+    ctx: SyncContext, invoice_move: int, gross: int, currency: str, label: str
+) -> list[Line]:
+    """The lines crediting ``gross`` of an invoice: one untaxed line when the
+    invoice carries no tax, else each invoice line's share with its taxes."""
+    rows = ctx.odoo.search_read(
+        "account.move.line",
+        [("move_id", "=", invoice_move), ("display_type", "=", "product")],
+        ["name", "tax_ids", "price_subtotal", "price_total"],
+    )
+    portions = []
+    for row in sorted(rows, key=lambda row: int(row["id"])):
+        untaxed = to_minor(row["price_subtotal"], currency)
+        tax = to_minor(row["price_total"], currency) - untaxed
+        portions.append(
+            Portion(
+                name=f"{label}: {row['name'] or 'invoice line'}",
+                untaxed=untaxed,
+                tax=tax,
+                tax_ids=tuple(sorted(row["tax_ids"])) if tax else (),
+            )
+        )
+    shares = prorated(portions, gross) if any(p.tax for p in portions) else []
+    if not shares:
+        return [(label, gross, ())]
+    return credit_lines(ctx, shares, currency, label) or [(label, gross, ())]
+
+
+def note_lines(
+    ctx: SyncContext, note: dict[str, Any], gross: int, currency: str, label: str
+) -> list[Line]:
+    """The lines crediting ``gross`` of a Stripe credit note: its own lines with
+    their tax amounts, in proportion when part of the note is booked already.
+    A line taxed at a rate the mapping does not know is credited gross."""
+    portions = []
+    for raw in (note.get("lines") or {}).get("data") or []:
+        line = credit_note_line(raw)
+        name = line.description or label
+        names = [ctx.mapping.taxes.get(rate) for rate in line.tax_rate_ids]
+        if line.tax and names and all(names):
+            tax_ids = tuple(ctx.catalog.taxes(name for name in names if name))
+            portions.append(Portion(name, line.untaxed, line.tax, tax_ids))
+        else:
+            portions.append(Portion(name, line.untaxed + line.tax, 0, ()))
+    shares = prorated(portions, gross)
+    if not shares:
+        return [(label, gross, ())]
+    return credit_lines(ctx, shares, currency, label) or [(label, gross, ())]
 
 
 def invoice_of_payment(ctx: SyncContext, *keys: str | None) -> tuple[str, int]:
@@ -50,10 +245,13 @@ def credit_note(
     invoice_move: int,
     customer: str,
     currency: str,
-    lines: list[tuple[str, int]],
+    lines: Callable[[], list[Line]],
     reason: str,
 ) -> int:
     """Create and post the credit note ``kind``/``key`` once; return its move id.
+
+    ``lines`` is asked for the lines only when they are to be written, since
+    finding them may read Odoo.
 
     Only a Stripe credit note names its invoice as the entry it reverses. Odoo
     reconciles a posted reversal with its invoice by itself whenever the two
@@ -109,7 +307,7 @@ def credit_note(
         _link(ctx, kind, key, move_id, invoice_id, "draft")
 
     commands: list[Any] = [(5, 0, 0)]
-    for name, minor in lines:
+    for name, minor, tax_ids in lines():
         commands.append(
             (
                 0,
@@ -118,7 +316,7 @@ def credit_note(
                     "name": name,
                     "quantity": 1,
                     "price_unit": to_amount(minor, currency),
-                    "tax_ids": [(6, 0, [])],
+                    "tax_ids": [(6, 0, list(tax_ids))],
                 },
             )
         )
@@ -220,7 +418,9 @@ def apply_refund(ctx: SyncContext, refund: dict[str, Any], customer: str) -> Non
             invoice_move=invoice_move,
             customer=customer,
             currency=currency,
-            lines=[(f"Stripe refund {refund_id}", amount)],
+            lines=lambda: refund_lines(
+                ctx, invoice_move, amount, currency, f"Stripe refund {refund_id}"
+            ),
             reason="Stripe refund",
         )
     pay_out(ctx, key=refund_id, move_id=move_id, amount=amount, currency=currency)
@@ -314,11 +514,8 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
             delay=2,
         )
     currency = str(note.get("currency") or "")
-    listed = [
-        ref_id(r.get("refund") if isinstance(r, dict) else r)
-        for r in note.get("refunds") or []
-    ] + [ref_id(note.get("refund"))]
-    refund_ids = [refund_id for refund_id in listed if refund_id]
+    backing = _note_refunds(note)
+    refund_ids = list(backing)
     # A refund booked before this note arrived has its own credit note already.
     booked = [
         refund_id
@@ -326,7 +523,12 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         if (xref := ctx.xref("stripe", "refund", refund_id)) is not None
         and xref.odoo_id
     ]
-    if booked and booked == refund_ids:
+    # Which the note's booking leaves out, or they would be credited twice.
+    gross = int(note.get("total") or note.get("amount") or 0) - sum(
+        _booked_amount(ctx, refund_id, backing[refund_id], currency)
+        for refund_id in booked
+    )
+    if booked and (booked == refund_ids or gross <= 0):
         ctx.link(
             "stripe",
             "credit_note",
@@ -347,13 +549,7 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         )
         raise Skip("the refunds of this credit note are booked as credit notes")
 
-    lines = [
-        (
-            str(line.get("description") or f"Stripe credit note {note_id}"),
-            int(line.get("amount") or 0),
-        )
-        for line in (note.get("lines") or {}).get("data") or []
-    ] or [(f"Stripe credit note {note_id}", int(note.get("total") or 0))]
+    label = f"Stripe credit note {note_id}"
     move_id = credit_note(
         ctx,
         kind="credit_note",
@@ -362,12 +558,14 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         invoice_move=int(invoice.odoo_id),
         customer=ref_id(note.get("customer")) or "",
         currency=currency,
-        lines=lines,
+        lines=lambda: note_lines(ctx, note, gross, currency, label),
         reason="Stripe credit note",
     )
     if _lowers_amount_due(note):
         reconcile_with_invoice(ctx, move_id, int(invoice.odoo_id))
     for refund_id in refund_ids:
+        if refund_id in booked:
+            continue
         # The refund is paid against this credit note instead of one of its own.
         ctx.link(
             "stripe",
@@ -386,6 +584,36 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         rank=rank,
         status="issued",
     )
+
+
+def _note_refunds(note: dict[str, Any]) -> dict[str, int | None]:
+    """The refunds a credit note lists, with the part of the note each backs when
+    the note says (basil ``refunds[].amount_refunded``)."""
+    backing: dict[str, int | None] = {}
+    for entry in note.get("refunds") or []:
+        listed = isinstance(entry, dict) and entry.get("object") != "refund"
+        refund_id = ref_id(entry.get("refund") if listed else entry)
+        amount = entry.get("amount_refunded") if listed else None
+        if refund_id and refund_id not in backing:
+            backing[refund_id] = int(amount) if amount is not None else None
+    # Before basil a note named one refund, possibly expanded.
+    legacy = ref_id(note.get("refund"))
+    if legacy and legacy not in backing:
+        backing[legacy] = None
+    return backing
+
+
+def _booked_amount(
+    ctx: SyncContext, refund_id: str, amount: int | None, currency: str
+) -> int:
+    """What the booked refund's own credit note credited of this note."""
+    if amount is not None:
+        return amount
+    xref = ctx.xref("stripe", "refund", refund_id)
+    if xref is None or not xref.odoo_id:
+        return 0
+    rows = ctx.odoo.read("account.move", [int(xref.odoo_id)], ["amount_total"])
+    return to_minor(rows[0]["amount_total"], currency) if rows else 0
 
 
 def _lowers_amount_due(note: dict[str, Any]) -> bool:

@@ -47,6 +47,13 @@ class Line:
     proration: bool
     tax_rate_ids: tuple[str, ...]
     item_id: str | None
+    # (discount id, amount) taken off ``amount`` before tax, one per discount.
+    discounts: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def discounted(self) -> int:
+        """What Stripe charges for the line after its discounts, before tax."""
+        return self.amount - sum(amount for _, amount in self.discounts)
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,33 @@ class InvoiceView:
     customer_email: str | None
     customer_country: str | None
     due_date: int | None
+    # Every discount on the invoice, as Stripe totals them; the lines share them out.
+    discounts: tuple[tuple[str, int], ...] = ()
+    lines_complete: bool = True
 
     @property
     def rank(self) -> int:
         return INVOICE_RANK.get(self.status, 0)
+
+
+def discount_amounts(
+    obj: dict[str, Any], prefix: str = ""
+) -> tuple[tuple[str, int], ...]:
+    """The discounts taken off a line (or, with prefix ``total_``, an invoice).
+
+    Older payloads list them under ``discount_amounts``; newer ones also, or only,
+    under ``pretax_credit_amounts`` with ``type`` "discount". Both name the same
+    discounts, so each discount id counts once. Pre-tax credits of another type
+    (a billing credit balance) are not discounts and are left out.
+    """
+    found: dict[str, int] = {}
+    for name in ("pretax_credit_amounts", "discount_amounts"):
+        for n, entry in enumerate(obj.get(prefix + name) or []):
+            if entry.get("type", "discount") != "discount":
+                continue
+            key = _id(entry.get("discount")) or f"{name}#{n}"
+            found.setdefault(key, int(entry.get("amount") or 0))
+    return tuple((key, amount) for key, amount in found.items() if amount)
 
 
 def invoice_line(line: dict[str, Any]) -> Line:
@@ -103,6 +133,7 @@ def invoice_line(line: dict[str, Any]) -> Line:
         tax_rate_ids=tuple(sorted(r for r in tax_rates if r)),
         item_id=_id(line.get("subscription_item"))
         or _id(details.get("subscription_item")),
+        discounts=discount_amounts(line),
     )
 
 
@@ -112,7 +143,8 @@ def invoice_view(obj: dict[str, Any]) -> InvoiceView:
         (parent.get("subscription_details") or {}).get("subscription")
     )
     address = obj.get("customer_address") or {}
-    lines = (obj.get("lines") or {}).get("data") or []
+    listing = obj.get("lines") or {}
+    lines = listing.get("data") or []
     return InvoiceView(
         id=str(obj["id"]),
         customer=_id(obj.get("customer")) or "",
@@ -132,6 +164,8 @@ def invoice_view(obj: dict[str, Any]) -> InvoiceView:
         customer_email=obj.get("customer_email"),
         customer_country=address.get("country"),
         due_date=obj.get("due_date"),
+        discounts=discount_amounts(obj, "total_"),
+        lines_complete=not listing.get("has_more"),
     )
 
 
@@ -247,3 +281,49 @@ def payment_view(obj: dict[str, Any]) -> PaymentView | None:
             currency=str(obj.get("currency") or ""),
         )
     return None
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One credit note line: what it credits before tax, and the tax on it."""
+
+    description: str
+    untaxed: int
+    tax: int
+    tax_rate_ids: tuple[str, ...]
+
+
+def credit_note_line(line: dict[str, Any]) -> CreditLine:
+    """A credit note line in either shape: legacy ``tax_amounts`` (each naming its
+    ``tax_rate`` and whether it is ``inclusive``) or basil ``taxes`` (each with a
+    ``tax_behavior`` and ``tax_rate_details.tax_rate``).
+
+    Stripe's ``amount`` leaves out exclusive taxes and discounts but contains
+    inclusive taxes, which are taken out here so ``untaxed + tax`` is the gross.
+    """
+    taxes: list[tuple[int, bool, str | None]] = [
+        (
+            int(tax.get("amount") or 0),
+            bool(tax.get("inclusive")),
+            _id(tax.get("tax_rate")),
+        )
+        for tax in line.get("tax_amounts") or []
+    ]
+    taxes += [
+        (
+            int(tax.get("amount") or 0),
+            tax.get("tax_behavior") == "inclusive",
+            _id((tax.get("tax_rate_details") or {}).get("tax_rate")),
+        )
+        for tax in line.get("taxes") or []
+    ]
+    rates = {rate for _, _, rate in taxes if rate}
+    rates.update(r for r in (_id(rate) for rate in line.get("tax_rates") or []) if r)
+    discount = int(line.get("discount_amount") or 0)
+    included = sum(amount for amount, inclusive, _ in taxes if inclusive)
+    return CreditLine(
+        description=str(line.get("description") or ""),
+        untaxed=int(line.get("amount") or 0) - discount - included,
+        tax=sum(amount for amount, _, _ in taxes),
+        tax_rate_ids=tuple(sorted(rates)),
+    )

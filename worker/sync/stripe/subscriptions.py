@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.errors import PermanentError
 from worker.money import to_amount
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
@@ -137,6 +138,11 @@ def _previous_items(version: Any) -> list[str]:
     return [item for item in str(version.status).split(",") if item]
 
 
+def _order_state(ctx: SyncContext, order_id: int) -> str | None:
+    rows = ctx.odoo.read("sale.order", [order_id], ["state"])
+    return str(rows[0]["state"]) if rows else None
+
+
 def _order_lines(ctx: SyncContext, order_id: int) -> list[int]:
     rows = ctx.odoo.read("sale.order", [order_id], ["order_line"])
     return [int(line) for line in rows[0]["order_line"]] if rows else []
@@ -189,7 +195,13 @@ def sync_subscription(ctx: SyncContext, event: Event) -> None:
         sync_lines(ctx, view, order_id, new_order=new_order)
 
     if view.status in LIVE and state == "draft":
-        ctx.odoo.act("sale.order", "action_confirm", [order_id])
+        try:
+            ctx.odoo.act("sale.order", "action_confirm", [order_id])
+        except PermanentError:
+            # An earlier attempt may have confirmed the order and failed before it
+            # recorded so: confirmed is what this event wants.
+            if _order_state(ctx, order_id) != "sale":
+                raise
         state = "sale"
         ctx.audit(
             system="odoo",
