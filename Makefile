@@ -38,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rpc_budget $(REDIS_URL)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.pipeline
-	if [ -f bench/reconcile.py ]; then $(BIN)/python -m bench.reconcile; fi
+	$(BIN)/python -m bench.reconcile

@@ -14,7 +14,10 @@ It prints:
   the inbox row's ``received_at`` to its ``done_at`` (under a flood it is mostly
   time spent queued);
 * Odoo calls per event, by model and method from the sandbox's counters, against
-  the budget ``bench/rpc_budget.py`` declares for the same mix of event types;
+  the budget ``bench/rpc_budget.py`` declares for the same mix of event types, and
+  Odoo writes per event by type from the audit log (the workers run side by side,
+  so the sandbox cannot tell which event a call was for; ``rpc_budget`` counts
+  calls per type one event at a time);
 * the peak resident memory of the worker's main process and of each child;
 * head of line: other customers' events at half the measured throughput, first
   alone, then while one hot customer's ``--hot-events`` arrive at once; PASS when
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import threading
 import time
@@ -492,12 +496,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if failures or failed_posts:
         print(f"FAILED: {failed_posts} posts not answered 200; not applied:")
-        for event_type, status, reason in failures[:20]:
-            print(f"    {event_type} {status}: {reason}")
+        for event_type, status, why in failures[:20]:
+            print(f"    {event_type} {status}: {why}")
         print(f"  logs in {directory}")
         return 1
     total = 1 + len(main_events) + len(alone) + len(beside) + len(hot)
     print(f"  all {total} events applied (done or skipped)")
+    shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
