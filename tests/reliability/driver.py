@@ -490,4 +490,5 @@ def assert_applied_once(
     assert differences == {}, (
         f"the books differ from the ordered stream's: {differences}"
     )
-    assert audit_gaps(rig.store, rig.sandbox) == NO_AUDIT_GAPS
+    gaps = audit_gaps(rig.store, rig.sandbox)
+    assert gaps == NO_AUDIT_GAPS, f"the audit log does not account for: {gaps}"

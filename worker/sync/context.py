@@ -288,8 +288,31 @@ class SyncContext:
         fields: list[str] | None = None,
         note: str | None = None,
     ) -> None:
-        """Write one audit row for a write revsync made to another system."""
+        """Write one audit row for a write revsync made to another system.
+
+        A create of a record that was created before becomes an update: an
+        attempt that created it and was cut off before linking it leaves the next
+        event of the object to write it again (``load`` by external id finds it,
+        so Odoo holds one record), and the log must then say one create.
+        """
         with self.runtime.store.session() as session:
+            if operation == "create" and record_id is not None:
+                created = session.scalar(
+                    select(AuditEntry.id)
+                    .where(
+                        AuditEntry.system == system,
+                        AuditEntry.model == model,
+                        AuditEntry.record_id == str(record_id),
+                        AuditEntry.operation == "create",
+                    )
+                    .limit(1)
+                )
+                if created is not None:
+                    operation = "update"
+                    note = note or (
+                        f"written again: created by an interrupted attempt "
+                        f"(audit row {created})"
+                    )
             session.add(
                 AuditEntry(
                     at=utcnow(),
