@@ -30,35 +30,48 @@ BUDGET: dict[str, tuple[int, str]] = {
     "customer.subscription.updated": (5, "write lines, read line ids, cancel, tag"),
     "customer.subscription.deleted": (2, "cancel order, write tag"),
     "customer.subscription.trial_will_end": (1, "load activity"),
-    "invoice.created": (2, "load header, write lines"),
+    "invoice.created": (
+        3,
+        "look the move up by its external id (an interrupted attempt may have "
+        "made it), load header, write lines",
+    ),
     "invoice.finalized": (3, "load header, write lines, post"),
     "invoice.updated": (3, "load header, write lines, post"),
-    "invoice.paid": (5, "post if new, then the payment wizard (create, run)"),
+    "invoice.paid": (
+        5,
+        "post if new, look the payment up by its Stripe id, then the payment "
+        "wizard (create, run)",
+    ),
     "invoice.payment_succeeded": (5, "as invoice.paid"),
     "invoice.payment_failed": (4, "post if new, load activity, write tag"),
-    "invoice_payment.paid": (4, "payment wizard (create, run), clear dunning"),
+    "invoice_payment.paid": (
+        5,
+        "look the payment up by its Stripe id, payment wizard (create, run), "
+        "clear dunning",
+    ),
     "invoice.voided": (2, "reset to draft, cancel"),
     "payment_intent.succeeded": (
-        4,
-        "payment wizard (2) when it names its invoice; dunning activity done, tag",
+        5,
+        "payment lookup by Stripe id and wizard (2) when it names its invoice; "
+        "dunning activity done, tag",
     ),
-    "charge.succeeded": (4, "as payment_intent.succeeded"),
+    "charge.succeeded": (5, "as payment_intent.succeeded"),
     "refund.created": (
-        6,
-        "invoice lines (for their taxes), credit note load, lines, post, "
-        "refund wizard (2)",
+        8,
+        "invoice lines (for their taxes), credit note lookup by external id, "
+        "load, lines, post, payment lookup by Stripe id, refund wizard (2)",
     ),
-    "charge.refunded": (6, "as refund.created, once per refund"),
+    "charge.refunded": (8, "as refund.created, once per refund"),
     "charge.dispute.created": (1, "load activity"),
     "charge.dispute.closed": (
-        7,
-        "invoice lines (for their taxes), credit note (3), outbound wizard (2), "
-        "activity",
+        9,
+        "invoice lines (for their taxes), credit note lookup and (3), payment "
+        "lookup and outbound wizard (2), activity",
     ),
     "credit_note.created": (
-        5,
-        "credit note load, lines, post; when issued before payment, find its "
-        "receivable line and match it with the invoice",
+        6,
+        "credit note lookup by external id, load, lines, post; when issued "
+        "before payment, find its receivable line and match it with the invoice",
     ),
 }
 DEFAULT_BUDGET = (0, "no Odoo write expected")

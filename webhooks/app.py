@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+import redis
 import structlog
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import text
@@ -24,9 +25,10 @@ from webhooks.proxy import public_url
 from webhooks.stripe import SIGNATURE_HEADER, parse_stripe, verify_stripe
 from webhooks.zendesk import parse_zendesk, verify_zendesk
 from worker.celery_app import make_producer
-from worker.inbox import enqueue, insert_events
+from worker.inbox import Bursts, enqueue, insert_events
 from worker.logs import configure as configure_logs
 from worker.metrics import (
+    BURST_EVENTS,
     WEBHOOK_EVENTS,
     WEBHOOK_SECONDS,
     WEBHOOKS,
@@ -123,6 +125,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["revsync.settings"] = settings
     app.extensions["revsync.store"] = store
     app.extensions["revsync.producer"] = producer
+    bursts = Bursts(
+        redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=2
+        ),
+        limit=settings.burst_limit,
+        window=settings.burst_window,
+    )
     app.register_blueprint(operator)
     live = live_registry(store, settings.redis_url, settings.activation_delay_seconds)
 
@@ -154,9 +163,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             log.info("webhook.rejected", source=source, status=rejected.status)
             return _error(rejected.status, rejected.reason)
 
+        # Counting the account's deliveries is the first Redis call: when Redis
+        # does not answer, the rows are stored as received and the sweeper
+        # sends them once it is back, without a second wait for the broker.
+        queues, broker_up = bursts.route(events)
         try:
             with store.session() as session:
-                created, duplicates = insert_events(session, events)
+                created, duplicates = insert_events(
+                    session, events, queued=broker_up, queues=queues
+                )
         except SQLAlchemyError as error:
             log.error(
                 "webhook.store_unavailable", source=source, error=type(error).__name__
@@ -164,7 +179,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             report_exception(error, source=source)
             return _error(503, "event store unavailable, retry later")
 
-        enqueue(store, producer, created)
+        if broker_up:
+            enqueue(store, producer, created, marked=True)
+        if queues:
+            BURST_EVENTS.labels(source).inc(len(queues))
         for event in events:
             WEBHOOK_EVENTS.labels(source, event.type, "received").inc()
         log.info(

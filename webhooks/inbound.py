@@ -38,3 +38,7 @@ class InboundEvent:
     # revsync's own write-back); the inbox row is then created with status "skipped".
     skip_reason: str | None = None
     object_ids: dict[str, str] = field(default_factory=dict)
+    # The account the event is about, as far as the delivery itself says (for a
+    # Stripe event, its object's customer): deliveries are counted per key so
+    # that one account's burst goes to the bulk queue (``worker.inbox.Bursts``).
+    burst_key: str | None = None

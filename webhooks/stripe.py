@@ -68,5 +68,18 @@ def parse_stripe(body: bytes) -> list[InboundEvent]:
             occurred_at=datetime.fromtimestamp(event["created"], UTC),
             livemode=bool(event.get("livemode", False)),
             object_ids=object_ids,
+            burst_key=_customer_of(obj),
         )
     ]
+
+
+def _customer_of(obj: dict[str, Any]) -> str | None:
+    """The Stripe customer an event's object belongs to, when it says so."""
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if isinstance(customer, str) and customer:
+        return customer
+    if obj.get("object") == "customer" and isinstance(obj.get("id"), str):
+        return str(obj["id"])
+    return None

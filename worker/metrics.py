@@ -41,6 +41,12 @@ WEBHOOK_EVENTS = Counter(
     "Verified events received, per source and type.",
     ["source", "event_type", "outcome"],
 )
+BURST_EVENTS = Counter(
+    "revsync_webhook_burst_events_total",
+    "Deliveries of a bursting account routed to the bulk queue: its events past "
+    "REVSYNC_BURST_LIMIT within REVSYNC_BURST_WINDOW seconds.",
+    ["source"],
+)
 WEBHOOK_SECONDS = Histogram(
     "revsync_webhook_request_duration_seconds",
     "Time to verify, store and enqueue one delivery.",

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     sweep_after_seconds: int = Field(
         default=60, ge=1, validation_alias="REVSYNC_SWEEP_AFTER"
     )
+    # An account delivering more than this many events within the window has the
+    # rest sent to the bulk queue, so its burst does not delay other accounts'
+    # realtime events (0 turns this off).
+    burst_limit: int = Field(default=30, ge=0, validation_alias="REVSYNC_BURST_LIMIT")
+    burst_window: int = Field(default=30, ge=1, validation_alias="REVSYNC_BURST_WINDOW")
 
     # Billing health write-back: one budget per system shared by every worker (the
     # ``limits`` notation, "100/10 seconds"), and how long the changes of one

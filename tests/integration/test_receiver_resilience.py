@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import string
 
+import redis
 import requests
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests.conftest import (
     STRIPE_SECRET,
     WorkerProcess,
+    sibling_redis,
     stripe_customer,
     stripe_event,
     wait_until,
@@ -22,7 +25,7 @@ from tests.conftest import (
 from worker.celery_app import make_producer
 from worker.embedded import EmbeddedRedis
 from worker.inbox import sweep
-from worker.store import InboxEvent
+from worker.store import InboxEvent, InboxStatus
 from worker.stripe_signing import post_signed
 
 ENDPOINTS = ["stripe", "hubspot", "zendesk", "nowhere"]
@@ -175,3 +178,71 @@ class TestRedisOutage:
             if worker is not None:
                 worker.stop()
             broker.stop()
+
+
+def queued_inbox_ids(client: redis.Redis, queue: str) -> list[int]:
+    """The inbox ids of the process tasks waiting in one queue (Celery over kombu)."""
+    ids = []
+    for raw in client.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        ids.append(int(args[0]))
+    return ids
+
+
+class TestBursts:
+    def test_an_account_past_its_burst_limit_goes_to_bulk_and_others_stay_realtime(
+        self, serve_app, settings, store, redis_url
+    ) -> None:
+        # A Redis database no worker consumes, so the queues can be read.
+        broker_url = sibling_redis(redis_url, 9)
+        broker = redis.Redis.from_url(broker_url)
+        broker.flushdb()
+        app = serve_app(
+            settings.model_copy(
+                update={"redis_url": broker_url, "burst_limit": 3, "burst_window": 60}
+            )
+        )
+        hot = [
+            stripe_event(
+                "customer.updated", stripe_customer("cus_burst_hot", name=f"v{n}")
+            )
+            for n in range(6)
+        ]
+        calm = stripe_event("customer.updated", stripe_customer("cus_burst_calm"))
+        try:
+            for event in [*hot[:4], calm, *hot[4:]]:
+                response = post_signed(app.url, event, STRIPE_SECRET, timeout=30)
+                assert response.status_code == 200
+            with store.session() as session:
+                rows = dict(
+                    session.execute(
+                        select(InboxEvent.event_id, InboxEvent.id).where(
+                            InboxEvent.event_id.in_([e["id"] for e in [*hot, calm]])
+                        )
+                    ).all()
+                )
+                statuses = set(
+                    session.scalars(
+                        select(InboxEvent.status).where(
+                            InboxEvent.id.in_(list(rows.values()))
+                        )
+                    )
+                )
+            # Stored as queued in the one transaction: no second write per delivery.
+            assert statuses == {InboxStatus.QUEUED}
+            bulk = queued_inbox_ids(broker, "bulk")
+            assert sorted(bulk) == sorted(rows[e["id"]] for e in hot[3:])
+            realtime = queued_inbox_ids(broker, "realtime")
+            assert sorted(realtime) == sorted(
+                [rows[e["id"]] for e in hot[:3]] + [rows[calm["id"]]]
+            )
+        finally:
+            broker.flushdb()
+            # No worker will apply them: out of the shared inbox.
+            with store.session() as session:
+                session.execute(
+                    delete(InboxEvent).where(
+                        InboxEvent.event_id.in_([e["id"] for e in [*hot, calm]])
+                    )
+                )

@@ -1,8 +1,9 @@
-"""An attempt cut off between creating an Odoo record and linking it.
+"""Attempts cut off between a write to Odoo and revsync's record of it.
 
-The next event of the same invoice may come before the interrupted one is
-retried. It finds no cross-reference, writes the record again by its external
-id (Odoo keeps one), and the audit log must still show one create for it.
+The next event of the same object often comes before the interrupted one is
+retried, on its own first attempt. It must find what the cut-off attempt did in
+Odoo (the record, its new state, the money registered) instead of doing it again,
+and the audit log must still show one create per record.
 """
 
 from __future__ import annotations
@@ -68,12 +69,130 @@ def test_a_record_written_again_after_a_cut_off_create_is_audited_once(
                 )
             ).all()
             statuses = set(session.scalars(select(InboxEvent.status)))
-        operations = [operation for operation, _ in rows]
-        assert operations.count("create") == 1
-        assert any(
-            operation == "update" and note and "interrupted attempt" in note
-            for operation, note in rows
-        )
+        # The finalization found the move by its external id: created once.
+        assert [operation for operation, _ in rows].count("create") == 1
         assert statuses <= {InboxStatus.DONE, InboxStatus.SKIPPED}
     finally:
         books.close()
+
+
+def cut_off_link(monkeypatch: pytest.MonkeyPatch, object_type: str, **when: object):
+    """Make ``SyncContext.link`` die for ``object_type`` (with the given values)."""
+    link = SyncContext.link
+
+    def cut_off(ctx: SyncContext, system: str, kind: str, *a, **kw):  # type: ignore[no-untyped-def]
+        if kind == object_type and all(kw.get(k) == v for k, v in when.items()):
+            raise CutOff
+        return link(ctx, system, kind, *a, **kw)
+
+    monkeypatch.setattr(SyncContext, "link", cut_off)
+    return lambda: monkeypatch.setattr(SyncContext, "link", link)
+
+
+@pytest.fixture
+def books(tmp_path: Path, redis_url: str):  # type: ignore[no-untyped-def]
+    store = Store(f"sqlite:///{tmp_path}/books.db")
+    store.upgrade()
+    opened = Books(store, sibling_redis(redis_url, 2), write_mapping(tmp_path))
+    yield opened
+    opened.close()
+
+
+def invoiced(books: Books, prefix: str) -> tuple[StripeStory, str]:
+    story = StripeStory(f"cus_{prefix}", prefix=prefix)
+    story.customer_created("Cut Off Ltd", "ap@cutoff.example", "US")
+    sub = story.subscribe("price_pro_monthly", "prod_price_pro_monthly", 4900)
+    invoice = story.invoice(sub)
+    books.process(books.deliver(story.events))
+    return story, invoice
+
+
+def creates_of(books: Books, model: str, record_id: int) -> int:
+    with books.store.session() as session:
+        return len(
+            session.scalars(
+                select(AuditEntry.id).where(
+                    AuditEntry.model == model,
+                    AuditEntry.record_id == str(record_id),
+                    AuditEntry.operation == "create",
+                )
+            ).all()
+        )
+
+
+def final_statuses(books: Books) -> dict[str, str | None]:
+    with books.store.session() as session:
+        return {
+            event_type: status if status in InboxStatus.FINAL else f"{status}: {why}"
+            for event_type, status, why in session.execute(
+                select(InboxEvent.type, InboxEvent.status, InboxEvent.last_error)
+            )
+        }
+
+
+def test_a_payment_after_a_posting_cut_off_before_its_record_is_registered(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story, invoice = invoiced(books, "cutpost")
+    applied = len(story.events)
+    story.finalize(invoice)
+    finalized = books.deliver(story.events[applied:])
+    restore = cut_off_link(monkeypatch, "invoice", state="posted")
+    with pytest.raises(CutOff):
+        books.apply(finalized[0])
+    restore()
+    # Odoo posted the move; revsync's record of it says neither draft nor posted.
+    applied = len(story.events)
+    story.pay(invoice)
+
+    books.process([*books.deliver(story.events[applied:]), *finalized])
+
+    moves = books.sandbox.records(
+        "account.move", domain=[("move_type", "=", "out_invoice")]
+    )
+    assert [(m["state"], m["payment_state"]) for m in moves] in (
+        [("posted", "paid")],
+        [("posted", "in_payment")],
+    )
+    assert len(books.sandbox.records("account.payment")) == 1
+    statuses = final_statuses(books)
+    assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses
+
+
+def test_money_registered_by_a_cut_off_attempt_is_found_and_audited_once(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story, invoice = invoiced(books, "cutpay")
+    story.finalize(invoice)
+    books.process(books.deliver(story.events))
+    applied = len(story.events)
+    story.pay(invoice)
+    paid = books.deliver(story.events[applied:])
+    # Whichever event registers the money dies before recording it, and before
+    # its audit row: the payment exists in Odoo and nowhere else.
+    audit = SyncContext.audit
+
+    def unaudited(ctx: SyncContext, **kw):  # type: ignore[no-untyped-def]
+        if kw.get("model") == "account.payment":
+            raise CutOff
+        return audit(ctx, **kw)
+
+    monkeypatch.setattr(SyncContext, "audit", unaudited)
+    cut = None
+    for inbox_id in paid:
+        try:
+            books.apply(inbox_id)
+        except CutOff:
+            cut = inbox_id
+            break
+    assert cut is not None
+    monkeypatch.setattr(SyncContext, "audit", audit)
+
+    # The others describe the same money, each on its first attempt.
+    books.process([i for i in paid if i != cut] + [cut])
+
+    payments = books.sandbox.records("account.payment")
+    assert len(payments) == 1
+    assert creates_of(books, "account.payment", payments[0]["id"]) == 1
+    statuses = final_statuses(books)
+    assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from worker.mapping import Mapping
 from worker.odoo.catalog import Catalog
@@ -25,6 +25,10 @@ from worker.store import (
 )
 
 log = structlog.get_logger(__name__)
+
+# A cross-reference's state while a state change in Odoo may or may not have
+# happened (see ``SyncContext.unsettle``).
+UNSETTLED = "unsettled"
 
 
 class Skip(Exception):
@@ -118,16 +122,84 @@ class SyncContext:
     def recover(self, model: str, xmlid: str) -> tuple[int | None, str | None]:
         """The record an earlier, failed attempt may have created, and its state.
 
-        Only asked on a retry: the record is looked up by its external id, which
-        ``load`` wrote in the same transaction as the record itself.
+        Asked whenever revsync has no cross-reference for the record, not only on
+        a retry of the same event: an attempt cut off after the Odoo write but
+        before the link (a worker killed, the database connection dropped) is
+        often followed by another event of the same object on its first attempt,
+        which must not write the record as new (a posted move would refuse it).
+        The record is looked up by its external id, which ``load`` wrote in the
+        same transaction as the record itself.
         """
-        if not self.is_retry:
-            return None, None
         record_id = self.odoo.ref(xmlid)
         if record_id is None:
             return None, None
+        self.adopt(model, record_id, f"found by its external id {xmlid}")
         rows = self.odoo.read(model, [record_id], ["state"])
         return record_id, (rows[0]["state"] if rows else None)
+
+    def adopt(self, model: str, record_id: int, found: str) -> None:
+        """Audit the create of a record an interrupted attempt made, if it was cut
+        off before it could: the audit log accounts for every record revsync made."""
+        with self.runtime.store.session() as session:
+            audited = session.scalar(
+                select(AuditEntry.id)
+                .where(
+                    AuditEntry.system == "odoo",
+                    AuditEntry.model == model,
+                    AuditEntry.record_id == str(record_id),
+                    AuditEntry.operation == "create",
+                )
+                .limit(1)
+            )
+        if audited is None:
+            self.audit(
+                system="odoo",
+                model=model,
+                record_id=record_id,
+                operation="create",
+                note=f"made by an interrupted attempt; {found}",
+            )
+
+    def unsettle(self, system: str, object_type: str, external_id: str) -> None:
+        """Mark the Odoo state known for an object as unknown, before changing it.
+
+        A state change (post, confirm, cancel) and recording it are two systems'
+        writes; an attempt cut off between them leaves the cross-reference with
+        the old state. Until the new one is recorded, the next event reads it from
+        Odoo instead (``settled_state``).
+        """
+        with self.runtime.store.session() as session:
+            session.execute(
+                update(CrossReference)
+                .where(
+                    CrossReference.system == system,
+                    CrossReference.object_type == object_type,
+                    CrossReference.external_id == external_id,
+                )
+                .values(state=UNSETTLED, updated_at=utcnow())
+            )
+
+    def settled_state(
+        self, xref: CrossReference | None, states: dict[str, str]
+    ) -> str | None:
+        """The state recorded for ``xref``, read from Odoo when it is unsettled
+        (and recorded again); ``states`` names Odoo's states in revsync's words."""
+        if xref is None:
+            return None
+        if xref.state != UNSETTLED or not xref.odoo_id or not xref.odoo_model:
+            return xref.state
+        rows = self.odoo.read(xref.odoo_model, [int(xref.odoo_id)], ["state"])
+        state = states.get(rows[0]["state"], rows[0]["state"]) if rows else None
+        self.link(
+            xref.system,
+            xref.object_type,
+            xref.external_id,
+            odoo_model=xref.odoo_model,
+            odoo_id=xref.odoo_id,
+            account_id=xref.account_id,
+            state=state,
+        )
+        return state
 
     def xref_by_odoo(self, odoo_model: str, odoo_id: int) -> CrossReference | None:
         with self.runtime.store.session() as session:

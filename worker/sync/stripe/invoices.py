@@ -126,6 +126,10 @@ def check_discounts(view: InvoiceView) -> None:
         )
 
 
+# Odoo's states of a move in the words the cross-references use.
+MOVE_STATES = {"draft": "draft", "posted": "posted", "cancel": "cancelled"}
+
+
 def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
     """Bring the Odoo move of ``view`` to Stripe's state; return the move id."""
     check_discounts(view)
@@ -141,7 +145,7 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
     xmlid = invoice_xmlid(view.id)
     xref = ctx.xref("stripe", "invoice", view.id)
     move_id = int(xref.odoo_id) if xref and xref.odoo_id else None
-    state = xref.state if xref else None
+    state = ctx.settled_state(xref, MOVE_STATES)
 
     if move_id is None:
         # An earlier attempt may have created (even posted) the move before failing.
@@ -198,6 +202,7 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
             )
 
     if view.status in POSTED_STATUSES and state == "draft":
+        ctx.unsettle("stripe", "invoice", view.id)
         ctx.odoo.act("account.move", "action_post", [move_id])
         state = "posted"
         _record_state(ctx, view, move_id, state, "post")
@@ -205,6 +210,7 @@ def ensure_invoice(ctx: SyncContext, view: InvoiceView, source_ts: int) -> int:
         ctx.landed.add(f"stripe:invoice:{view.id}")
 
     if view.status == "void" and state in ("draft", "posted"):
+        ctx.unsettle("stripe", "invoice", view.id)
         if state == "posted":
             ctx.odoo.act("account.move", "button_draft", [move_id])
         ctx.odoo.act("account.move", "button_cancel", [move_id])

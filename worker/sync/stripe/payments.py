@@ -21,10 +21,12 @@ from worker.sync.stripe.shapes import PaymentView, invoice_view, payment_view
 
 def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
     """The posted Odoo move of a Stripe invoice, fetched from Stripe if need be."""
+    from worker.sync.stripe.invoices import MOVE_STATES, ensure_invoice
+
     xref = ctx.xref("stripe", "invoice", invoice_id)
     if xref is not None:
         ctx.account_id = xref.account_id
-    if xref is not None and xref.state == "posted" and xref.odoo_id:
+    if ctx.settled_state(xref, MOVE_STATES) == "posted" and xref and xref.odoo_id:
         return int(xref.odoo_id)
     api = stripe_api(ctx.runtime.settings)
     if api is None:
@@ -33,8 +35,6 @@ def posted_invoice(ctx: SyncContext, invoice_id: str) -> int:
             key=f"stripe:invoice:{invoice_id}",
             delay=2,
         )
-    from worker.sync.stripe.invoices import ensure_invoice
-
     obj = api.get(f"/v1/invoices/{invoice_id}")
     move_id = ensure_invoice(ctx, invoice_view(obj), int(obj.get("created") or 0))
     xref = ctx.xref("stripe", "invoice", invoice_id)
@@ -74,15 +74,18 @@ def run_payment_wizard(
     """Register ``amount`` against the move in the Stripe journal; return the payment.
 
     The wizard pays an invoice (inbound) or a credit note (outbound) alike. ``memo``
-    is the Stripe id; on a retry it finds a payment an earlier attempt made before it
-    could record it, so the money is never registered twice.
+    is the Stripe id: a payment an earlier attempt made before it could record it
+    is found by it first, so the money is never registered twice. Looked up on
+    every registration, not only on a retry of the same event: the invoice, its
+    invoice_payment, the charge and the PaymentIntent report the same money, and
+    the next of them to arrive after a cut-off attempt is on its first attempt.
     """
-    if ctx.is_retry:
-        found = ctx.odoo.search_read(
-            "account.payment", [("memo", "=", memo)], ["id"], limit=1
-        )
-        if found:
-            return int(found[0]["id"])
+    found = ctx.odoo.search_read(
+        "account.payment", [("memo", "=", memo)], ["id"], limit=1
+    )
+    if found:
+        ctx.adopt("account.payment", int(found[0]["id"]), f"found by memo {memo}")
+        return int(found[0]["id"])
     context = {"active_model": "account.move", "active_ids": [move_id]}
     wizard = ctx.odoo.call(
         "account.payment.register",

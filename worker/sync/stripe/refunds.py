@@ -30,6 +30,7 @@ from worker.odoo.catalog import Catalog
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext
 from worker.sync.registry import handles
+from worker.sync.stripe.invoices import MOVE_STATES
 from worker.sync.stripe.keys import ref_id, stripe_lock
 from worker.sync.stripe.partners import ensure_partner
 from worker.sync.stripe.payments import run_payment_wizard
@@ -261,11 +262,8 @@ def credit_note(
     their invoice in ``invoice_origin`` instead.
     """
     xref = ctx.xref("stripe", kind, key)
-    if (
-        xref is not None
-        and xref.odoo_id
-        and xref.state in ("posted", "paid", "reconciled")
-    ):
+    state = ctx.settled_state(xref, MOVE_STATES)
+    if xref is not None and xref.odoo_id and state in ("posted", "paid", "reconciled"):
         return int(xref.odoo_id)
     partner_id = ensure_partner(ctx, customer)
     xmlid = qualified(external_id("stripe", kind, key))
@@ -320,6 +318,7 @@ def credit_note(
                 },
             )
         )
+    ctx.unsettle("stripe", kind, key)
     ctx.odoo.call("account.move", "write", [move_id], {"invoice_line_ids": commands})
     ctx.odoo.act("account.move", "action_post", [move_id])
     ctx.audit(
@@ -507,7 +506,8 @@ def sync_credit_note(ctx: SyncContext, event: Event) -> None:
         _void(ctx, note_id)
         return
     # Crediting a draft would leave the two unreconciled: wait for the posting.
-    if invoice is None or not invoice.odoo_id or invoice.state != "posted":
+    posted = ctx.settled_state(invoice, MOVE_STATES) == "posted"
+    if invoice is None or not invoice.odoo_id or not posted:
         raise PrerequisiteMissing(
             f"waiting for stripe invoice {invoice_id} to be finalized",
             key=f"stripe:invoice:{invoice_id}",
@@ -669,9 +669,11 @@ def _void(ctx: SyncContext, note_id: str) -> None:
     xref = ctx.xref("stripe", "credit_note", note_id)
     if xref is None or not xref.odoo_id:
         raise Skip("voided credit note was never booked")
-    if xref.state == "cancelled":
+    state = ctx.settled_state(xref, MOVE_STATES)
+    if state == "cancelled":
         raise Skip("credit note already cancelled")
-    if xref.state == "posted":
+    ctx.unsettle("stripe", "credit_note", note_id)
+    if state == "posted":
         ctx.odoo.act("account.move", "button_draft", [xref.odoo_id])
     ctx.odoo.act("account.move", "button_cancel", [xref.odoo_id])
     ctx.audit(
