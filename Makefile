@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-only format clean bench
+.PHONY: demo test lint test-only test-reliability format clean bench
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test-only: $(STAMP)
 	$(BIN)/pytest
 
 test: lint test-only
+
+# The fault-injection scenarios alone (`make test` runs them with everything else).
+test-reliability: $(STAMP)
+	$(BIN)/pytest tests/reliability
 
 format: $(STAMP)
 	$(BIN)/ruff format worker webhooks beat_schedule.py tests bench

@@ -196,3 +196,29 @@ def test_money_registered_by_a_cut_off_attempt_is_found_and_audited_once(
     assert creates_of(books, "account.payment", payments[0]["id"]) == 1
     statuses = final_statuses(books)
     assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses
+
+
+def test_a_follow_up_scheduled_by_a_cut_off_attempt_is_still_closed(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story = StripeStory("cus_cuttrial", prefix="cuttrial")
+    story.customer_created("Cut Off Ltd", "ap@cutoff.example", "US")
+    sub = story.subscribe("price_pro_monthly", "prod_price_pro_monthly", 4900, 1, True)
+    books.process(books.deliver(story.events))
+    applied = len(story.events)
+    story.trial_will_end(sub)
+    reminder = books.deliver(story.events[applied:])
+    restore = cut_off_link(monkeypatch, "activity", state="open")
+    with pytest.raises(CutOff):
+        books.apply(reminder[0])
+    restore()
+    assert len(books.sandbox.records("mail.activity")) == 1
+
+    # The trial ends before the reminder's retry: the follow-up goes with it.
+    applied = len(story.events)
+    story.activate(sub)
+    books.process([*books.deliver(story.events[applied:]), *reminder])
+
+    assert books.sandbox.records("mail.activity") == []
+    statuses = final_statuses(books)
+    assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses

@@ -236,7 +236,8 @@ class SyncContext:
                     select(CrossReference.external_id).where(
                         CrossReference.account_id == self.account_id,
                         CrossReference.object_type == "activity",
-                        CrossReference.state == "open",
+                        # "opening": scheduled by an attempt cut off since.
+                        CrossReference.state.in_(["open", "opening"]),
                         CrossReference.external_id.startswith(prefix),
                     )
                 )

@@ -20,6 +20,8 @@ MODEL_XMLIDS = {
     "account.move": "account.model_account_move",
 }
 TO_DO_TYPE = "mail.mail_activity_data_todo"
+# The state of a follow-up's cross-reference while it is being scheduled.
+OPENING = "opening"
 
 
 def open_activity(
@@ -35,6 +37,17 @@ def open_activity(
     xref = ctx.xref("stripe", "activity", key)
     if xref is not None and xref.odoo_id and xref.state == "open":
         return int(xref.odoo_id)
+    # Recorded before Odoo is written: an attempt cut off between the two leaves
+    # "opening", and whoever closes the follow-up then looks for it in Odoo.
+    ctx.link(
+        "stripe",
+        "activity",
+        key,
+        odoo_model=None,
+        odoo_id=None,
+        account_id=ctx.account_id,
+        state=OPENING,
+    )
     values = {
         "res_model_id/id": MODEL_XMLIDS[model],
         "res_id": res_id,
@@ -68,11 +81,19 @@ def open_activity(
 def close_activity(ctx: SyncContext, key: str, feedback: str) -> bool:
     """Mark the follow-up ``key`` done; False when there was none open."""
     xref = ctx.xref("stripe", "activity", key)
-    if xref is None or xref.state != "open" or not xref.odoo_id:
+    if xref is None or xref.state not in ("open", OPENING):
+        return False
+    activity_id = xref.odoo_id
+    if xref.state == OPENING:
+        activity_id = ctx.odoo.ref(qualified(external_id("stripe", "activity", key)))
+        if activity_id is not None:
+            ctx.adopt("mail.activity", activity_id, f"found by its external id ({key})")
+    if not activity_id:
+        ctx.link("stripe", "activity", key, odoo_model=None, odoo_id=None, state="done")
         return False
     try:
         ctx.odoo.act(
-            "mail.activity", "action_feedback", [xref.odoo_id], feedback=feedback
+            "mail.activity", "action_feedback", [activity_id], feedback=feedback
         )
     except PermanentError as error:
         # Someone in Odoo completed or deleted it already; that is the same outcome.
@@ -81,7 +102,7 @@ def close_activity(ctx: SyncContext, key: str, feedback: str) -> bool:
     ctx.audit(
         system="odoo",
         model="mail.activity",
-        record_id=xref.odoo_id,
+        record_id=activity_id,
         operation="done",
         note=key,
     )
