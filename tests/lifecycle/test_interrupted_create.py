@@ -18,6 +18,7 @@ from tests.lifecycle.harness import Books, write_mapping
 from worker.scenarios import StripeStory
 from worker.store import AuditEntry, InboxEvent, InboxStatus, Store
 from worker.sync.context import SyncContext
+from worker.sync.stripe import invoices
 
 
 class CutOff(Exception):
@@ -219,6 +220,48 @@ def test_a_follow_up_scheduled_by_a_cut_off_attempt_is_still_closed(
     story.activate(sub)
     books.process([*books.deliver(story.events[applied:]), *reminder])
 
+    assert books.sandbox.records("mail.activity") == []
+    statuses = final_statuses(books)
+    assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses
+
+
+def test_the_dunning_tag_goes_when_the_attempt_that_closed_its_follow_up_was_cut(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story, invoice = invoiced(books, "cutdun")
+    story.finalize(invoice)
+    story.fail_payment(invoice)
+    books.process(books.deliver(story.events))
+    partner = books.sandbox.records("res.partner", domain=[("ref", "=", "cus_cutdun")])
+    tags = {
+        row["id"]: row["name"] for row in books.sandbox.records("res.partner.category")
+    }
+    assert "revsync: dunning" in {tags[t] for t in partner[0]["category_id"]}
+
+    applied = len(story.events)
+    story.pay(invoice)
+    paid = books.deliver(story.events[applied:])
+    untag = invoices.set_dunning_tag
+
+    def cut_off(ctx: SyncContext, partner_id: int, on: bool) -> None:
+        if not on:
+            raise CutOff
+        untag(ctx, partner_id, on)
+
+    monkeypatch.setattr(invoices, "set_dunning_tag", cut_off)
+    for inbox_id in paid:
+        try:
+            books.apply(inbox_id)
+        except CutOff:
+            break
+    else:
+        raise AssertionError("no event cleared the dunning tag")
+    monkeypatch.setattr(invoices, "set_dunning_tag", untag)
+
+    books.process(paid)
+
+    partner = books.sandbox.records("res.partner", domain=[("ref", "=", "cus_cutdun")])
+    assert "revsync: dunning" not in {tags[t] for t in partner[0]["category_id"]}
     assert books.sandbox.records("mail.activity") == []
     statuses = final_statuses(books)
     assert set(statuses.values()) <= set(InboxStatus.FINAL), statuses

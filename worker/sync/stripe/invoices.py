@@ -17,7 +17,7 @@ from worker.money import display, iso, to_amount
 from worker.odoo.client import external_id, qualified
 from worker.sync.context import Event, Skip, SyncContext, digest
 from worker.sync.registry import handles
-from worker.sync.stripe.activities import close_activity, open_activity
+from worker.sync.stripe.activities import OPENING, close_activity, open_activity
 from worker.sync.stripe.keys import stripe_lock
 from worker.sync.stripe.partners import ensure_partner, set_dunning_tag
 from worker.sync.stripe.payments import register_payment
@@ -302,12 +302,29 @@ def clear_dunning(ctx: SyncContext, invoice_id: str) -> None:
     ctx.set_version(
         "stripe", "dunning", invoice_id, source_ts=ctx.event.created, status="cleared"
     )
-    if not close_activity(ctx, f"dunning:{invoice_id}", "paid in Stripe"):
+    key = f"dunning:{invoice_id}"
+    follow_up = ctx.xref("stripe", "activity", key)
+    if follow_up is not None and follow_up.state in ("open", OPENING):
+        # Recorded first: an attempt cut off after closing the follow-up and
+        # before taking the tag away leaves the retry this to finish.
+        ctx.set_version(
+            "stripe", "dunning_clearing", invoice_id, source_ts=0, status="clearing"
+        )
+        close_activity(ctx, key, "paid in Stripe")
+    else:
+        clearing = ctx.version("stripe", "dunning_clearing", invoice_id)
+        if clearing is None or clearing.status != "clearing":
+            return
+    if ctx.account_id is None:
+        # Left "clearing": the next event of the invoice finishes it.
         return
-    if ctx.account_id is not None and not ctx.open_activities("dunning:"):
+    if not ctx.open_activities("dunning:"):
         customer = ctx.xref_of_account("stripe", "customer")
         if customer is not None and customer.odoo_id:
             set_dunning_tag(ctx, int(customer.odoo_id), on=False)
+    ctx.set_version(
+        "stripe", "dunning_clearing", invoice_id, source_ts=0, status="cleared"
+    )
 
 
 @handles(

@@ -52,6 +52,8 @@ def register_payment(ctx: SyncContext, payment: PaymentView) -> int:
     """Register ``payment`` against its invoice once; return the account.payment id."""
     existing = ctx.xref("stripe", "payment", payment.key)
     if existing is not None and existing.odoo_id:
+        # What follows (clearing dunning) works on the payment's account.
+        ctx.account_id = existing.account_id or ctx.account_id
         return int(existing.odoo_id)
     if payment.invoice is None:
         raise Skip("payment not tied to an invoice: nothing to register in Odoo")
