@@ -46,6 +46,11 @@ def broker_options(
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
             "max_retries": 1,
+            # A worker takes from its queues in the order they are declared
+            # (realtime first), not in turn: a burst an account sent to bulk, or
+            # a backfill, then waits for idle time instead of taking every
+            # other turn from the customers behind it.
+            "queue_order_strategy": "priority",
         },
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 2,
