@@ -23,7 +23,7 @@ from worker.money import to_amount
 from worker.scenarios import StripeStory
 from worker.store import InboxEvent, InboxStatus, Store
 
-EXAMPLES = int(os.environ.get("REVSYNC_PROPERTY_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("REVSYNC_PROPERTY_EXAMPLES", "100"))
 
 
 @st.composite
