@@ -40,6 +40,6 @@ clean:
 # REDIS_URL names a Redis database the benchmarks may empty (default db 14 on 6379).
 bench: $(STAMP)
 	$(BIN)/python -m bench.rpc_budget $(REDIS_URL)
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.ingest --profile 1000
 	$(BIN)/python -m bench.pipeline
-	$(BIN)/python -m bench.reconcile
+	$(BIN)/python -m bench.reconcile --profile

@@ -17,6 +17,7 @@ Targets: the receiver's throughput at least half the bare endpoint's, and p99 un
 printed first: compare ratios taken in one run, not figures across machines.
 
     REDIS_URL=redis://127.0.0.1:6379/14 python -m bench.ingest [--duration 10]
+        [--profile 1000]   # then where a delivery's time goes, in process
 
 Exits 1 when a request failed or an accepted event is missing from the inbox; a
 missed speed target is printed as MISS and does not change the exit status.
@@ -25,13 +26,20 @@ missed speed target is printed as MISS and does not change the exit status.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import os
+import pstats
 import shutil
+import time
+from unittest import mock
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import func, select
 
 from bench.common import (
+    STRIPE_SECRET,
     GunicornSettings,
     LoadPlan,
     LoadResult,
@@ -49,6 +57,7 @@ from bench.common import (
 )
 from worker.scenarios import StripeStory
 from worker.store import InboxEvent, Store
+from worker.stripe_signing import sign
 
 MARK = "@@EVENT@@"
 THROUGHPUT_TARGET = 0.5
@@ -98,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-duration", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--redis-url", default=redis_url_from_env())
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then profile N deliveries to the receiver in process (no HTTP)",
+    )
     args = parser.parse_args(argv)
     exit_on_sigterm()
     server = GunicornSettings(workers=args.workers)
@@ -155,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with Store(database_url).session() as session:
             stored = session.scalar(select(func.count()).select_from(InboxEvent)) or 0
+        profile = profile_receiver(env, args.profile) if args.profile else []
 
     print_phase("bare endpoint, as fast as it can", bare)
     print_phase("receiver, as fast as it can", receiver)
@@ -180,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     accepted = receiver.statuses[200] + steady.statuses[200]
     print(f"  inbox rows: {stored} for {accepted} accepted deliveries (and warm-up)")
+    print("\n".join(profile))
 
     broken = bare.failures + receiver.failures + steady.failures
     if broken:
@@ -190,6 +208,47 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     shutil.rmtree(directory, ignore_errors=True)
     return 0
+
+
+def profile_receiver(env: dict[str, str], count: int) -> list[str]:
+    """Where a delivery's time goes: ``count`` signed deliveries through Flask's
+    test client under cProfile, the functions with the most cumulative time."""
+    from webhooks import create_app
+
+    head, tail = event_template("profile")
+    bodies = [head + str(number).encode() + tail for number in range(count + 20)]
+    with mock.patch.dict(os.environ, env):
+        client = create_app().test_client()
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    for number, body in enumerate(bodies):
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": sign(body, STRIPE_SECRET),
+        }
+        if number == 20:  # the first deliveries open connections and warm caches
+            started = time.perf_counter()
+            profiler.enable()
+        response = client.post("/webhooks/stripe", data=body, headers=headers)
+        assert response.status_code == 200, response.status_code
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    lines = [
+        f"  profile: {count} deliveries in process, {elapsed / count * 1e3:.2f} ms "
+        "each under cProfile; cumulative ms per delivery:"
+    ]
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(32)
+    for line in out.getvalue().splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[3].replace(".", "").isdigit():
+            continue
+        if "werkzeug/test.py" in parts[5] or "flask/testing.py" in parts[5]:
+            continue  # the test client standing in for gunicorn
+        cumulative = float(parts[3]) / count * 1e3
+        lines.append(f"    {cumulative:7.2f}  {parts[5][-90:]}")
+    return lines
 
 
 def _micros(result: LoadResult) -> str:

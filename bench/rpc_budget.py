@@ -170,6 +170,10 @@ def report(costs: dict[str, list[int]]) -> list[str]:
 
 
 def main() -> int:
+    from worker.logs import configure
+
+    # The table is the output: the pipeline's info lines would bury it.
+    configure(level="WARNING")
     redis_url = sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/14"
     over = report(measure(redis_url))
     print("budget holds" if not over else f"over budget: {', '.join(over)}")
