@@ -287,9 +287,10 @@ def work_dir(prefix: str) -> Path:
 # -- The Odoo sandbox in a process of its own ------------------------------------
 
 
-def _serve_sandbox(ports: Any) -> None:
+def bench_sandbox() -> Any:
+    """A sandbox with the benchmarks' API user and the mapped products."""
     from tests.lifecycle.harness import PRODUCTS
-    from worker.odoo.sandbox import Sandbox, SandboxServer
+    from worker.odoo.sandbox import Sandbox
 
     sandbox = Sandbox(
         db=ODOO_CREDENTIALS["db"],
@@ -302,7 +303,13 @@ def _serve_sandbox(ports: Any) -> None:
         sandbox.create_direct(
             "product.product", {"name": name, "default_code": code, "type": "service"}
         )
-    server = SandboxServer(sandbox, host="127.0.0.1", port=0).start()
+    return sandbox
+
+
+def _serve_sandbox(ports: Any) -> None:
+    from worker.odoo.sandbox import SandboxServer
+
+    server = SandboxServer(bench_sandbox(), host="127.0.0.1", port=0).start()
     ports.put(server.port)
     threading.Event().wait()
 

@@ -57,8 +57,8 @@ import psutil
 from sqlalchemy import select, text
 
 from bench.common import (
-    ODOO_CREDENTIALS,
     ROOT,
+    bench_sandbox,
     empty_redis,
     exit_on_sigterm,
     machine,
@@ -70,14 +70,14 @@ from bench.common import (
     work_dir,
 )
 from tests.fakes.stripe import API_KEY, FakeStripe
-from tests.lifecycle.harness import PRODUCTS, write_mapping
+from tests.lifecycle.harness import write_mapping
 from tests.reconcile.seed import (
     SandboxBooks,
     link_customers,
     link_invoices,
     stripe_invoice,
 )
-from worker.odoo.sandbox import Sandbox, SandboxServer
+from worker.odoo.sandbox import SandboxServer
 from worker.reconcile import Window, reconcile
 from worker.reconcile.compare import TARGETS, compare
 from worker.reconcile.facts import facts_of
@@ -113,16 +113,7 @@ def records_of(count: int) -> int:
 
 def _serve_seeded_sandbox(count: int, now: int, replies: Any) -> None:
     started = time.perf_counter()
-    sandbox = Sandbox(
-        db=ODOO_CREDENTIALS["db"],
-        username=ODOO_CREDENTIALS["username"],
-        password=ODOO_CREDENTIALS["password"],
-        user_email="revsync-api@bench.example",
-    )
-    for code, name in PRODUCTS.values():
-        sandbox.create_direct(
-            "product.product", {"name": name, "default_code": code, "type": "service"}
-        )
+    sandbox = bench_sandbox()
     books = SandboxBooks(sandbox)
     partners = books.customers()
     moves: list[int] = []
