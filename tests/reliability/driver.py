@@ -320,12 +320,16 @@ def busy_children(worker: WorkerProcess) -> list[psutil.Process]:
 def kill_children(worker: WorkerProcess) -> int:
     """SIGKILL the worker's prefork children (the parent starts new ones)."""
     children = busy_children(worker)
+    sigkill(children)
+    return len(children)
+
+
+def sigkill(children: list[psutil.Process]) -> None:
     for child in children:
         try:
             child.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
-    return len(children)
 
 
 def kill_parent(worker: WorkerProcess) -> None:
@@ -334,12 +338,17 @@ def kill_parent(worker: WorkerProcess) -> None:
     children = busy_children(worker)
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait(timeout=30)
-    for child in children:
-        try:
-            child.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(children, timeout=30)
+    sigkill(children)
+    wait_until(lambda: not any(map(running, children)), 30, "the children to die")
+
+
+def running(process: psutil.Process) -> bool:
+    """Alive and not a zombie: an orphan killed here is reaped by PID 1 when it
+    gets round to it (about a second here), after it has stopped doing anything."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 # -- delivering ------------------------------------------------------------------
