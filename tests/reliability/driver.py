@@ -324,10 +324,11 @@ def kill_children(worker: WorkerProcess) -> int:
     return len(children)
 
 
-def sigkill(children: list[psutil.Process]) -> None:
-    for child in children:
+def sigkill(processes: list[psutil.Process]) -> None:
+    """SIGKILL each process that is still there."""
+    for process in processes:
         try:
-            child.send_signal(signal.SIGKILL)
+            process.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
 
